@@ -1,0 +1,86 @@
+//! Plugin artifacts: the bytes of a component together with its manifest.
+//!
+//! The sandbox only loads a [`PluginArtifact`]. Today the only way to build one
+//! is [`PluginArtifact::insecure_unsigned`], whose name says what it is: signed
+//! artifacts, verified before compiling, replace it as the normal path, and
+//! the unsigned constructor stays for local development only.
+
+use std::fmt;
+
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+use crate::manifest::Manifest;
+
+/// SHA-256 of a component's bytes; names a plugin version in caches and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest([u8; 32]);
+
+impl Digest {
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Digest(Sha256::digest(bytes).into())
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", hex::encode(self.0))
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// How the host came to trust an artifact's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Provenance {
+    /// Nobody vouched for these bytes; allowed only by an explicit development flag.
+    InsecureUnsigned,
+}
+
+/// A component and its manifest, ready to be loaded by the sandbox.
+#[derive(Debug, Clone)]
+pub struct PluginArtifact {
+    bytes: Vec<u8>,
+    manifest: Manifest,
+    digest: Digest,
+    provenance: Provenance,
+}
+
+impl PluginArtifact {
+    /// Wraps bytes nobody signed. Only for local development (`--insecure-unsigned`).
+    pub fn insecure_unsigned(bytes: Vec<u8>, manifest: Manifest) -> Self {
+        let digest = Digest::of(&bytes);
+        PluginArtifact {
+            bytes,
+            manifest,
+            digest,
+            provenance: Provenance::InsecureUnsigned,
+        }
+    }
+
+    /// The component's bytes, exactly as they will be compiled.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The manifest that travels with these bytes.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// SHA-256 of the bytes.
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    /// Where trust in the bytes came from.
+    pub fn provenance(&self) -> Provenance {
+        self.provenance
+    }
+}

@@ -1,0 +1,57 @@
+//! The example plugins, compiled into the binary so `blastwall run restart-on-oom`
+//! works on a fresh machine. Built from `plugins/` by the build script.
+
+use crate::manifest::Manifest;
+
+/// One bundled plugin: its component bytes and manifest text.
+#[derive(Debug, Clone, Copy)]
+pub struct Bundled {
+    /// The plugin's name, e.g. `restart-on-oom`.
+    pub name: &'static str,
+    /// The component.
+    pub wasm: &'static [u8],
+    /// The manifest, TOML.
+    pub manifest: &'static str,
+}
+
+macro_rules! bundle {
+    ($name:literal) => {
+        Bundled {
+            name: $name,
+            wasm: include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".wasm")),
+            manifest: include_str!(concat!("../../../plugins/", $name, "/blastwall.toml")),
+        }
+    };
+}
+
+/// Every bundled plugin.
+pub const ALL: [Bundled; 4] = [
+    bundle!("restart-on-oom"),
+    bundle!("scale-on-saturation"),
+    bundle!("rollback-bad-deploy"),
+    bundle!("rotate-full-disk"),
+];
+
+/// The bundled plugin called `name`, if any.
+pub fn find(name: &str) -> Option<Bundled> {
+    ALL.into_iter().find(|b| b.name == name)
+}
+
+impl Bundled {
+    /// The parsed manifest. Bundled manifests are tested to parse.
+    pub fn manifest(&self) -> Manifest {
+        Manifest::from_toml(self.manifest, self.name).expect("bundled manifests are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_bundled_manifest_parses_and_names_its_plugin() {
+        for bundled in super::ALL {
+            let manifest = bundled.manifest();
+            assert_eq!(manifest.name, bundled.name);
+            assert!(bundled.wasm.starts_with(b"\0asm"));
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Host configuration (TOML): log sets and limit ceilings.
+//!
+//! ```toml
+//! [log-sets.app]
+//! root = "/var/log/app"
+//! pattern = "*.log"
+//! keep = 5
+//!
+//! [ceilings]
+//! max-fuel = 1_000_000_000
+//! max-memory-mib = 64
+//! max-timeout-ms = 10_000
+//! max-actions = 20
+//! max-table-elements = 20_000
+//! wasm-stack-kib = 512
+//! max-output-bytes = 65_536
+//! max-log-bytes = 65_536
+//! defaults = { fuel = 100_000_000, memory-mib = 16, timeout-ms = 2_000, max-actions = 3 }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::provider::LogSetConfig;
+use crate::sandbox::Ceilings;
+
+/// The host's configuration. Every section is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HostConfig {
+    /// Named log sets that `log-rotation` may rotate in live mode.
+    #[serde(default)]
+    pub log_sets: BTreeMap<String, LogSetConfig>,
+    /// Limit ceilings and defaults; the built-in ones when absent.
+    #[serde(default)]
+    pub ceilings: Option<Ceilings>,
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file's path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid configuration.
+    #[error("config {path} is invalid: {message}")]
+    Parse {
+        /// The file's path.
+        path: String,
+        /// What the parser said.
+        message: String,
+    },
+}
+
+impl HostConfig {
+    /// Parses configuration text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })
+    }
+
+    /// Reads a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+}

@@ -1,0 +1,33 @@
+//! blastwall: runs infrastructure remediations as capability-gated WebAssembly components.
+//!
+//! The flow, one module per stage:
+//!
+//! ```text
+//! Alert ─▶ Incident ─▶ Grants ─▶ PluginArtifact ─▶ Sandbox run ─▶ Effects ─▶ RunReport
+//! alert    incident    policy    artifact/manifest   sandbox        provider   sandbox::report
+//! ```
+//!
+//! - [`alert`] parses Alertmanager webhook payloads (untrusted text).
+//! - [`incident`] turns an alert into the one thing a plugin is asked to fix.
+//! - [`manifest`] is what a plugin declares it needs; [`policy`] intersects it with
+//!   the operator's policy and the incident's target into [`policy::Grants`].
+//! - [`artifact`] pairs a component's bytes with its manifest.
+//! - [`sandbox`] compiles, import-checks and links a plugin, then runs it in a fresh
+//!   store within fuel, memory, time and action limits, checking every call.
+//! - [`provider`] applies effects: a simulated fleet (dry run) or real log files.
+//! - [`bundled`] carries the example plugins inside the binary.
+
+#![forbid(unsafe_code)]
+
+pub mod alert;
+pub mod artifact;
+pub mod bundled;
+pub mod cli;
+pub mod config;
+pub mod incident;
+pub mod manifest;
+pub mod policy;
+pub mod provider;
+pub mod sandbox;
+pub mod wildcard;
+pub mod workload;

@@ -1,0 +1,17 @@
+//! The `blastwall` binary: parse arguments, set up logging, dispatch.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("BLASTWALL_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    blastwall::cli::dispatch(blastwall::cli::Cli::parse()).await
+}

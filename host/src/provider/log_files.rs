@@ -1,0 +1,251 @@
+//! The log-files provider: real rotation of named log sets on local disk.
+//!
+//! Threat model: the plugin chooses only a log-set *name*; the directory comes
+//! from host configuration. All file work goes through a `cap_std::fs::Dir`
+//! opened on the set's root, so no path, `..` or symlink can reach outside it,
+//! even if something swaps files while a rotation runs. Symlinks and
+//! directories inside the root are never rotated, and an archive name that is
+//! not a regular file stops the rotation rather than being overwritten.
+//!
+//! Rotation is copy-then-truncate (like logrotate's `copytruncate`), so
+//! writers holding the file open keep working without a signal. The archive is
+//! written to a temporary name, synced, then renamed into place before the
+//! original is truncated: a crash at any point loses no log line already
+//! written (at worst a line appears in both the archive and the live file).
+//! Lines appended between the copy and the truncate are lost, the same window
+//! logrotate's `copytruncate` has.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cap_std::ambient_authority;
+use cap_std::fs::{Dir, OpenOptions};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde::{Deserialize, Serialize};
+
+use super::{Provider, ProviderError, Rotation, WorkloadStatus};
+use crate::workload::Workload;
+
+/// One log set in the host configuration.
+///
+/// ```toml
+/// [log-sets.app]
+/// root = "/var/log/app"
+/// pattern = "*.log"
+/// keep = 5
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LogSetConfig {
+    /// The directory holding the logs, e.g. `/var/log/app`. Nothing outside it is touched.
+    pub root: PathBuf,
+    /// File names to rotate, `*` wildcards only, e.g. `*.log`. Default `*.log`.
+    #[serde(default = "default_pattern")]
+    pub pattern: String,
+    /// Compressed archives to keep per file, e.g. `5`; older ones are deleted. `0` truncates only.
+    #[serde(default = "default_keep")]
+    pub keep: u32,
+    /// Files smaller than this many bytes are left alone, e.g. `1048576`. Default 1 (skip empty files).
+    #[serde(default = "default_min_bytes")]
+    pub min_bytes: u64,
+}
+
+fn default_pattern() -> String {
+    "*.log".into()
+}
+
+fn default_keep() -> u32 {
+    5
+}
+
+fn default_min_bytes() -> u64 {
+    1
+}
+
+/// Rotates configured log sets on local disk.
+pub struct LogFiles {
+    sets: BTreeMap<String, Arc<LogSetConfig>>,
+}
+
+impl LogFiles {
+    /// A provider for the given named log sets.
+    pub fn new(sets: BTreeMap<String, LogSetConfig>) -> Self {
+        LogFiles {
+            sets: sets.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
+        }
+    }
+}
+
+fn archive_name(file: &str, n: u32) -> String {
+    format!("{file}.{n}.gz")
+}
+
+fn failed(what: impl std::fmt::Display, e: io::Error) -> ProviderError {
+    ProviderError::Failed(format!("{what}: {e}"))
+}
+
+/// Whether `name` exists in `dir` as a regular file (not following symlinks).
+/// Anything else under an archive name is an error: we never overwrite or follow it.
+fn regular_file_size(dir: &Dir, name: &str) -> Result<Option<u64>, ProviderError> {
+    match dir.symlink_metadata(name) {
+        Ok(meta) if meta.is_file() => Ok(Some(meta.len())),
+        Ok(_) => Err(ProviderError::Failed(format!(
+            "refusing to rotate over {name}: it exists and is not a regular file"
+        ))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(failed(format!("cannot inspect {name}"), e)),
+    }
+}
+
+/// Rotates one file; returns the bytes freed: the truncated file plus any deleted
+/// archive, less the new archive's size.
+fn rotate_file(dir: &Dir, name: &str, size: u64, keep: u32) -> Result<u64, ProviderError> {
+    let mut deleted = 0u64;
+    let mut archived = 0u64;
+    if keep > 0 {
+        // Shift archives up by one, deleting the oldest: name.4.gz -> name.5.gz, ...
+        for n in (1..=keep).rev() {
+            let from = archive_name(name, n);
+            let Some(archive_size) = regular_file_size(dir, &from)? else {
+                continue;
+            };
+            if n == keep {
+                dir.remove_file(&from)
+                    .map_err(|e| failed(format!("cannot delete {from}"), e))?;
+                deleted += archive_size;
+            } else {
+                let to = archive_name(name, n + 1);
+                regular_file_size(dir, &to)?;
+                dir.rename(&from, dir, &to)
+                    .map_err(|e| failed(format!("cannot rename {from} to {to}"), e))?;
+            }
+        }
+        archived = write_archive(dir, name)?;
+    }
+    let live = dir
+        .open_with(name, OpenOptions::new().write(true))
+        .map_err(|e| failed(format!("cannot open {name} for truncation"), e))?;
+    live.set_len(0)
+        .map_err(|e| failed(format!("cannot truncate {name}"), e))?;
+    Ok((deleted + size).saturating_sub(archived))
+}
+
+/// Compresses `name` into `name.1.gz` through a synced temporary file; returns the archive's size.
+fn write_archive(dir: &Dir, name: &str) -> Result<u64, ProviderError> {
+    let first = archive_name(name, 1);
+    let temporary = format!("{first}.tmp");
+    let mut source = dir
+        .open(name)
+        .map_err(|e| failed(format!("cannot open {name}"), e))?;
+    let archive = dir
+        .create(&temporary)
+        .map_err(|e| failed(format!("cannot create {temporary}"), e))?;
+    let mut encoder = GzEncoder::new(archive, Compression::default());
+    io::copy(&mut source, &mut encoder)
+        .map_err(|e| failed(format!("cannot compress {name}"), e))?;
+    let mut archive = encoder
+        .finish()
+        .map_err(|e| failed(format!("cannot compress {name}"), e))?;
+    archive
+        .flush()
+        .map_err(|e| failed(format!("cannot write {temporary}"), e))?;
+    archive
+        .sync_all()
+        .map_err(|e| failed(format!("cannot sync {temporary}"), e))?;
+    let size = archive
+        .metadata()
+        .map_err(|e| failed(format!("cannot inspect {temporary}"), e))?
+        .len();
+    dir.rename(&temporary, dir, &first)
+        .map_err(|e| failed(format!("cannot rename {temporary} to {first}"), e))?;
+    Ok(size)
+}
+
+fn rotate_set(set: &LogSetConfig) -> Result<Rotation, ProviderError> {
+    let root = set.root.display();
+    let dir = Dir::open_ambient_dir(&set.root, ambient_authority())
+        .map_err(|e| failed(format!("cannot open log set root {root}"), e))?;
+    let mut candidates = Vec::new();
+    for entry in dir
+        .entries()
+        .map_err(|e| failed(format!("cannot list {root}"), e))?
+    {
+        let entry = entry.map_err(|e| failed(format!("cannot list {root}"), e))?;
+        // `file_type` describes the entry itself: symlinks and directories are skipped.
+        let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if is_file
+            && !name.ends_with(".gz")
+            && !name.ends_with(".tmp")
+            && crate::wildcard::matches(&set.pattern, &name)
+        {
+            candidates.push(name);
+        }
+    }
+    candidates.sort();
+    let mut rotation = Rotation::default();
+    for name in candidates {
+        let Some(size) = regular_file_size(&dir, &name)? else {
+            continue; // removed since listing
+        };
+        if size < set.min_bytes.max(1) {
+            continue;
+        }
+        let freed = rotate_file(&dir, &name, size, set.keep).map_err(|e| {
+            ProviderError::Failed(format!(
+                "{e} (after rotating {} files, {} bytes freed)",
+                rotation.files_rotated, rotation.bytes_freed
+            ))
+        })?;
+        rotation.files_rotated += 1;
+        rotation.bytes_freed += freed;
+    }
+    Ok(rotation)
+}
+
+fn not_workloads() -> ProviderError {
+    ProviderError::Failed("the log-files provider manages log sets, not workloads".into())
+}
+
+#[async_trait]
+impl Provider for LogFiles {
+    fn name(&self) -> &'static str {
+        "log-files"
+    }
+
+    async fn status(&self, _: &Workload) -> Result<WorkloadStatus, ProviderError> {
+        Err(not_workloads())
+    }
+
+    async fn set_replicas(&self, _: &Workload, _: u32) -> Result<u32, ProviderError> {
+        Err(not_workloads())
+    }
+
+    async fn restart(&self, _: &Workload) -> Result<(), ProviderError> {
+        Err(not_workloads())
+    }
+
+    async fn rollback(&self, _: &Workload) -> Result<u64, ProviderError> {
+        Err(not_workloads())
+    }
+
+    async fn rotate(&self, log_set: &str) -> Result<Rotation, ProviderError> {
+        let set = self.sets.get(log_set).cloned().ok_or_else(|| {
+            ProviderError::NotFound(format!(
+                "log set {log_set:?} is not configured on this host"
+            ))
+        })?;
+        tokio::task::spawn_blocking(move || rotate_set(&set))
+            .await
+            .map_err(|e| ProviderError::Failed(format!("log rotation task failed: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests;

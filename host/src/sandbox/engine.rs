@@ -1,0 +1,92 @@
+//! The one wasmtime `Engine` a host uses, and the clock that enforces deadlines.
+//!
+//! Configuration choices and why:
+//! - component model and async: plugins are components, host calls await providers;
+//! - fuel metering: a hard, deterministic bound on guest computation;
+//! - epoch interruption: a wall-clock deadline that also stops loops that burn
+//!   little fuel per iteration; a background thread ticks the epoch;
+//! - pooling allocator: instantiation without mmap/munmap per run, and a hard
+//!   cap on concurrently live instances, memories, tables and stacks;
+//! - a fixed wasm stack size: wasmtime's stack limit is engine-wide, so it is a
+//!   host ceiling rather than a per-plugin value.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::limits::Ceilings;
+
+/// How often the epoch advances; deadlines are rounded up to whole ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Builds the engine for `ceilings`, with room for `concurrent_runs` live runs.
+pub fn build(ceilings: &Ceilings, concurrent_runs: u32) -> wasmtime::Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    let runs = concurrent_runs.max(1);
+    // A Rust wasm32-wasip2 component instantiates a few core modules (the
+    // program plus adapter shims); these multipliers leave ample room.
+    pool.total_component_instances(runs)
+        .total_core_instances(runs * 8)
+        .total_memories(runs * 2)
+        .total_tables(runs * 8)
+        .total_stacks(runs)
+        .max_memory_size(ceilings.max_memory_mib as usize * 1024 * 1024)
+        .table_elements(ceilings.max_table_elements as usize);
+
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(ceilings.wasm_stack_kib as usize * 1024)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config)
+}
+
+/// Epoch ticks covering `timeout`, rounded up, at least one.
+pub fn deadline_ticks(timeout: Duration) -> u64 {
+    let tick = EPOCH_TICK.as_nanos();
+    (timeout.as_nanos().div_ceil(tick) as u64).max(1)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    /// Starts ticking `engine`.
+    pub fn start(engine: &Engine) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let engine = engine.weak();
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("blastwall-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })?;
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

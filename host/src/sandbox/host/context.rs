@@ -1,0 +1,49 @@
+//! `context`: logging and read-only status, always linked.
+
+use super::super::bindings::WitError;
+use super::super::bindings::blastwall::remediation::context::{Host, Level};
+use super::super::bindings::blastwall::remediation::types::{Workload, WorkloadStatus};
+use super::{RunState, describe, validated};
+
+impl Host for RunState {
+    async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        tracing::debug!(target: "blastwall::plugin", level, "{}", message.chars().take(200).collect::<String>());
+        self.journal.log(level, &message);
+        Ok(())
+    }
+
+    async fn status(
+        &mut self,
+        target: Workload,
+    ) -> wasmtime::Result<Result<WorkloadStatus, WitError>> {
+        let result = async {
+            let workload = validated(&target)?;
+            self.grants
+                .may_observe(&workload)
+                .map_err(|d| WitError::Denied(d.0))?;
+            Ok(self.provider.status(&workload).await?)
+        }
+        .await;
+        self.journal.record(
+            "context.status",
+            &describe(&target),
+            String::new(),
+            false,
+            &result,
+            |s| {
+                format!(
+                    "replicas={} ready={} revision={}",
+                    s.replicas, s.ready_replicas, s.revision
+                )
+            },
+        );
+        Ok(result.map(Into::into))
+    }
+}

@@ -1,0 +1,30 @@
+//! `rollback`: return a workload to its previous revision, if granted.
+
+use super::super::bindings::WitError;
+use super::super::bindings::blastwall::remediation::rollback::Host;
+use super::super::bindings::blastwall::remediation::types::Workload;
+use super::{RunState, describe, validated};
+use crate::policy::Capability;
+
+impl Host for RunState {
+    async fn rollback(&mut self, target: Workload) -> wasmtime::Result<Result<u64, WitError>> {
+        self.journal.spend_action()?;
+        let result = async {
+            let workload = validated(&target)?;
+            self.grants
+                .check_target(Capability::Rollback, &workload)
+                .map_err(|d| WitError::Denied(d.0))?;
+            Ok(self.provider.rollback(&workload).await?)
+        }
+        .await;
+        self.journal.record(
+            "rollback.rollback",
+            &describe(&target),
+            String::new(),
+            true,
+            &result,
+            |rev| format!("revision {rev} now live"),
+        );
+        Ok(result)
+    }
+}

@@ -1,0 +1,203 @@
+//! The journal of one run: every capability call with its result, the action
+//! budget, and the plugin's log lines. It becomes the run report.
+
+use serde::Serialize;
+
+use super::bindings::WitError;
+use super::limits::ActionBudgetExceeded;
+
+/// The result of one host call, as the plugin saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", content = "detail", rename_all = "kebab-case")]
+pub enum CallResult {
+    /// The call succeeded; the detail describes the result.
+    Ok(String),
+    /// The call was outside the grant.
+    Denied(String),
+    /// The target does not exist.
+    NotFound(String),
+    /// The arguments were malformed.
+    Invalid(String),
+    /// The provider failed.
+    Failed(String),
+}
+
+impl CallResult {
+    fn from_result<T>(result: &Result<T, WitError>, ok: impl FnOnce(&T) -> String) -> Self {
+        match result {
+            Ok(value) => CallResult::Ok(ok(value)),
+            Err(WitError::Denied(m)) => CallResult::Denied(m.clone()),
+            Err(WitError::NotFound(m)) => CallResult::NotFound(m.clone()),
+            Err(WitError::Invalid(m)) => CallResult::Invalid(m.clone()),
+            Err(WitError::Failed(m)) => CallResult::Failed(m.clone()),
+        }
+    }
+}
+
+/// One host call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallRecord {
+    /// The WIT function, e.g. `scale.set-replicas`.
+    pub function: &'static str,
+    /// The workload or log set named by the plugin (as given, truncated).
+    pub target: String,
+    /// Other arguments, e.g. `replicas=5`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub arguments: String,
+    /// Whether the call may change the world (counts against the action budget).
+    pub mutating: bool,
+    /// What the plugin got back.
+    pub result: CallResult,
+}
+
+/// One line the plugin logged through `context.log`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    /// `trace`, `debug`, `info`, `warn` or `error`.
+    pub level: &'static str,
+    /// The message, truncated to [`MAX_LINE`] bytes.
+    pub message: String,
+}
+
+/// Longest log line kept, in bytes.
+pub const MAX_LINE: usize = 1024;
+/// Longest target or argument text kept in a call record, in bytes.
+const MAX_FIELD: usize = 300;
+/// Most call records kept; later calls are counted, not stored (status reads are not budgeted).
+const MAX_CALLS: usize = 1000;
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// Everything a run did, in order.
+#[derive(Debug)]
+pub struct Journal {
+    calls: Vec<CallRecord>,
+    calls_dropped: u64,
+    log: Vec<LogLine>,
+    log_bytes: usize,
+    log_dropped: u64,
+    actions: u32,
+    max_actions: u32,
+    max_log_bytes: usize,
+}
+
+impl Journal {
+    /// An empty journal with an action budget and a log cap.
+    pub fn new(max_actions: u32, max_log_bytes: usize) -> Self {
+        Journal {
+            calls: Vec::new(),
+            calls_dropped: 0,
+            log: Vec::new(),
+            log_bytes: 0,
+            log_dropped: 0,
+            actions: 0,
+            max_actions,
+            max_log_bytes,
+        }
+    }
+
+    /// Counts one mutating call against the budget. Every attempt counts,
+    /// granted or denied, so a plugin that ignores denials runs out of budget.
+    pub fn spend_action(&mut self) -> Result<(), ActionBudgetExceeded> {
+        if self.actions >= self.max_actions {
+            return Err(ActionBudgetExceeded {
+                budget: self.max_actions,
+            });
+        }
+        self.actions += 1;
+        Ok(())
+    }
+
+    /// Records a call and its result.
+    pub fn record<T>(
+        &mut self,
+        function: &'static str,
+        target: &str,
+        arguments: String,
+        mutating: bool,
+        result: &Result<T, WitError>,
+        describe: impl FnOnce(&T) -> String,
+    ) {
+        if self.calls.len() >= MAX_CALLS {
+            self.calls_dropped += 1;
+            return;
+        }
+        self.calls.push(CallRecord {
+            function,
+            target: truncate(target, MAX_FIELD),
+            arguments: truncate(&arguments, MAX_FIELD),
+            mutating,
+            result: CallResult::from_result(result, describe),
+        });
+    }
+
+    /// Appends a log line, unless the log is full.
+    pub fn log(&mut self, level: &'static str, message: &str) {
+        let message = truncate(message, MAX_LINE);
+        if self.log_bytes + message.len() > self.max_log_bytes {
+            self.log_dropped += message.len() as u64;
+            return;
+        }
+        self.log_bytes += message.len();
+        self.log.push(LogLine { level, message });
+    }
+
+    /// The calls, log lines and counters, for the report.
+    pub fn finish(self) -> JournalSummary {
+        JournalSummary {
+            calls: self.calls,
+            calls_dropped: self.calls_dropped,
+            log: self.log,
+            log_dropped_bytes: self.log_dropped,
+            actions: self.actions,
+        }
+    }
+}
+
+/// A finished journal.
+#[derive(Debug, Clone, Default)]
+pub struct JournalSummary {
+    /// Every recorded call, in order.
+    pub calls: Vec<CallRecord>,
+    /// Calls past the record cap.
+    pub calls_dropped: u64,
+    /// Log lines kept.
+    pub log: Vec<LogLine>,
+    /// Log bytes dropped past the cap.
+    pub log_dropped_bytes: u64,
+    /// Mutating calls attempted.
+    pub actions: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_counts_every_attempt() {
+        let mut j = Journal::new(2, 100);
+        assert!(j.spend_action().is_ok());
+        assert!(j.spend_action().is_ok());
+        assert_eq!(j.spend_action(), Err(ActionBudgetExceeded { budget: 2 }));
+    }
+
+    #[test]
+    fn log_is_capped_and_lines_truncated() {
+        let mut j = Journal::new(0, 1040);
+        j.log("info", &"é".repeat(1000));
+        j.log("info", "this no longer fits in the log");
+        let s = j.finish();
+        assert_eq!(s.log.len(), 1);
+        assert!(s.log[0].message.len() <= MAX_LINE + '…'.len_utf8());
+        assert_eq!(s.log_dropped_bytes, 30);
+    }
+}

@@ -1,0 +1,255 @@
+//! Loading: compile a component once, check what it imports, link exactly what
+//! is granted, and keep an `InstancePre` for fast per-run instantiation.
+//!
+//! The import check enforces *imports ⊆ declared ⊆ granted*: a component that
+//! imports a capability its manifest does not declare, or one the policy does
+//! not grant, or any WASI interface outside the restricted set, is refused
+//! with an error naming the import. Nothing it imports is ever stubbed out.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use wasmtime::Engine;
+use wasmtime::component::{Component, HasSelf, Linker};
+
+use super::bindings::PluginPre;
+use super::bindings::blastwall::remediation::{
+    context, log_rotation, restart, rollback, scale, types,
+};
+use super::limits::RunLimits;
+use super::state::RunState;
+use super::wasi;
+use crate::artifact::{Digest, PluginArtifact, Provenance};
+use crate::manifest::Manifest;
+use crate::policy::Capability;
+
+const PACKAGE: &str = "blastwall:remediation/";
+/// Interfaces of our package every plugin may import.
+const ALWAYS_LINKED: [&str; 2] = ["types", "context"];
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    /// The bytes are not a WebAssembly binary at all.
+    #[error("{name}: not a WebAssembly binary (no \\0asm header)")]
+    NotWasm {
+        /// The plugin's name.
+        name: String,
+    },
+    /// Wasmtime could not compile the bytes as a component.
+    #[error("{name}: not a valid WebAssembly component: {reason}")]
+    Compile {
+        /// The plugin's name.
+        name: String,
+        /// Wasmtime's explanation.
+        reason: String,
+    },
+    /// The component imports a capability its manifest does not declare.
+    #[error(
+        "{name}: imports {import}, but its manifest does not declare the {capability} capability"
+    )]
+    Undeclared {
+        /// The plugin's name.
+        name: String,
+        /// The full import name.
+        import: String,
+        /// The capability.
+        capability: Capability,
+    },
+    /// The component imports a declared capability that policy does not grant.
+    #[error("{name}: imports {import}, but policy does not grant the {capability} capability")]
+    NotGranted {
+        /// The plugin's name.
+        name: String,
+        /// The full import name.
+        import: String,
+        /// The capability.
+        capability: Capability,
+    },
+    /// The component imports something outside blastwall's interfaces and the restricted WASI.
+    #[error("{name}: imports {import}, which plugins may not use ({why})")]
+    Forbidden {
+        /// The plugin's name.
+        name: String,
+        /// The full import name.
+        import: String,
+        /// Why it is refused.
+        why: &'static str,
+    },
+    /// Linking failed (e.g. a version of an interface this host does not provide).
+    #[error("{name}: cannot link: {reason}")]
+    Link {
+        /// The plugin's name.
+        name: String,
+        /// Wasmtime's explanation, which names the import.
+        reason: String,
+    },
+}
+
+/// A compiled, import-checked, linked plugin. Shared by all its runs.
+pub struct LoadedPlugin {
+    pub(super) pre: PluginPre<RunState>,
+    pub(super) limits: RunLimits,
+    summary: PluginSummary,
+}
+
+/// What reports say about the plugin that ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginSummary {
+    /// Name from the manifest.
+    pub name: String,
+    /// Version from the manifest.
+    pub version: String,
+    /// SHA-256 of the component.
+    pub digest: Digest,
+    /// How the bytes came to be trusted.
+    pub provenance: Provenance,
+    /// Capability interfaces linked into it.
+    pub linked: BTreeSet<Capability>,
+    /// Every import of the component, for review.
+    pub imports: Vec<String>,
+}
+
+impl LoadedPlugin {
+    /// What reports say about this plugin.
+    pub fn summary(&self) -> &PluginSummary {
+        &self.summary
+    }
+
+    /// The limits every run of this plugin gets.
+    pub fn limits(&self) -> &RunLimits {
+        &self.limits
+    }
+}
+
+/// Compiles `artifact`'s bytes (exactly those bytes) into a component.
+pub fn compile(engine: &Engine, artifact: &PluginArtifact) -> Result<Component, LoadError> {
+    let name = artifact.manifest().name.clone();
+    let bytes = artifact.bytes();
+    if !bytes.starts_with(b"\0asm") {
+        return Err(LoadError::NotWasm { name });
+    }
+    // `from_binary`, not `new`: text (WAT) is never accepted as a plugin.
+    Component::from_binary(engine, bytes).map_err(|e| LoadError::Compile {
+        name,
+        reason: format!("{e:#}"),
+    })
+}
+
+/// The names of everything `component` imports.
+pub fn imports_of(engine: &Engine, component: &Component) -> Vec<String> {
+    component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+/// Checks every import against the manifest and the granted capabilities.
+pub fn check_imports(
+    manifest: &Manifest,
+    imports: &[String],
+    granted: &BTreeSet<Capability>,
+) -> Result<(), LoadError> {
+    let declared = manifest.capabilities.capabilities();
+    let name = || manifest.name.clone();
+    for import in imports {
+        if let Some(rest) = import.strip_prefix(PACKAGE) {
+            let interface = rest.split('@').next().unwrap_or(rest);
+            if ALWAYS_LINKED.contains(&interface) {
+                continue;
+            }
+            let Some(capability) = Capability::from_interface(interface) else {
+                return Err(LoadError::Forbidden {
+                    name: name(),
+                    import: import.clone(),
+                    why: "no such blastwall interface",
+                });
+            };
+            if !declared.contains(&capability) {
+                return Err(LoadError::Undeclared {
+                    name: name(),
+                    import: import.clone(),
+                    capability,
+                });
+            }
+            if !granted.contains(&capability) {
+                return Err(LoadError::NotGranted {
+                    name: name(),
+                    import: import.clone(),
+                    capability,
+                });
+            }
+        } else if !wasi::ALLOWED_WASI.iter().any(|p| import.starts_with(p)) {
+            let why = if import.starts_with("wasi:sockets/") || import.starts_with("wasi:http/") {
+                "plugins get no network; act through capabilities"
+            } else {
+                "only blastwall interfaces and the restricted WASI are available"
+            };
+            return Err(LoadError::Forbidden {
+                name: name(),
+                import: import.clone(),
+                why,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A linker with the restricted WASI, `context`, and exactly the `granted` capabilities.
+pub fn linker(
+    engine: &Engine,
+    granted: &BTreeSet<Capability>,
+) -> wasmtime::Result<Linker<RunState>> {
+    let mut linker = Linker::new(engine);
+    wasi::add_to_linker(&mut linker)?;
+    types::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s)?;
+    context::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s)?;
+    for capability in granted {
+        match capability {
+            Capability::Scale => scale::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s)?,
+            Capability::Restart => {
+                restart::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s)?
+            }
+            Capability::Rollback => {
+                rollback::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s)?
+            }
+            Capability::LogRotation => {
+                log_rotation::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s)?
+            }
+        }
+    }
+    Ok(linker)
+}
+
+/// Builds the loaded plugin from a compiled component.
+pub fn link(
+    engine: &Engine,
+    artifact: &PluginArtifact,
+    component: &Component,
+    granted: &BTreeSet<Capability>,
+    limits: RunLimits,
+) -> Result<LoadedPlugin, LoadError> {
+    let manifest = artifact.manifest();
+    let imports = imports_of(engine, component);
+    check_imports(manifest, &imports, granted)?;
+    let link_error = |e: wasmtime::Error| LoadError::Link {
+        name: manifest.name.clone(),
+        reason: format!("{e:#}"),
+    };
+    let linker = linker(engine, granted).map_err(link_error)?;
+    let instance_pre = linker.instantiate_pre(component).map_err(link_error)?;
+    let pre = PluginPre::new(instance_pre).map_err(link_error)?;
+    Ok(LoadedPlugin {
+        pre,
+        limits,
+        summary: PluginSummary {
+            name: manifest.name.clone(),
+            version: manifest.version.to_string(),
+            digest: artifact.digest(),
+            provenance: artifact.provenance(),
+            linked: granted.clone(),
+            imports,
+        },
+    })
+}
