@@ -95,8 +95,9 @@ impl Outcome {
                 message: format!("plugin called exit({})", exit.0),
             };
         }
+        // A trap's own text already reads `wasm trap: ...`.
         let message = match error.downcast_ref::<Trap>() {
-            Some(trap) => format!("wasm trap: {trap}"),
+            Some(trap) => trap.to_string(),
             None => error.root_cause().to_string(),
         };
         Outcome::Trap {

@@ -1,0 +1,287 @@
+//! Adversarial plugins: each misbehaviour ends with its typed outcome, has no
+//! effect beyond the grant, and leaves the host able to run the next plugin.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use blastwall::artifact::PluginArtifact;
+use blastwall::manifest::Manifest;
+use blastwall::policy::Policy;
+use blastwall::provider::Provider;
+use blastwall::sandbox::{Outcome, RunReport};
+use blastwall_tests::{Harness, bundled, guest, guest_files, incident};
+
+use crate::{assert_next_run_succeeds, kind};
+
+/// Runs the adversary with `behaviour` on `deployment/prod/checkout`.
+async fn attack(h: &Harness, behaviour: &str) -> RunReport {
+    attack_with(h, &guest("adversary"), behaviour, &Policy::as_declared()).await
+}
+
+async fn attack_with(
+    h: &Harness,
+    artifact: &PluginArtifact,
+    behaviour: &str,
+    policy: &Policy,
+) -> RunReport {
+    h.run(
+        artifact,
+        incident("deployment/prod/checkout", &[("behaviour", behaviour)]),
+        policy,
+    )
+    .await
+    .expect("the adversary loads")
+}
+
+/// The adversary with its manifest text edited by `edit`.
+fn adversary_with(edit: impl FnOnce(String) -> String) -> PluginArtifact {
+    let (bytes, text) = guest_files("adversary");
+    PluginArtifact::insecure_unsigned(
+        bytes,
+        Manifest::from_toml(&edit(text), "adversary").unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn an_infinite_loop_runs_out_of_fuel() {
+    let h = Harness::new();
+    let report = attack(&h, "loop").await;
+    assert_eq!(report.outcome, Outcome::FuelExhausted);
+    assert_eq!(report.fuel_consumed, report.limits.fuel);
+    assert_next_run_succeeds(&h).await;
+}
+
+#[tokio::test]
+async fn an_infinite_loop_with_ample_fuel_hits_the_deadline() {
+    let h = Harness::new();
+    let artifact = adversary_with(|t| {
+        t.replace("fuel = 200_000_000", "fuel = 1_000_000_000")
+            .replace("timeout-ms = 3_000", "timeout-ms = 100")
+    });
+    let started = Instant::now();
+    let report = attack_with(&h, &artifact, "loop", &Policy::as_declared()).await;
+    assert_eq!(report.outcome, Outcome::Timeout);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the deadline stopped it early"
+    );
+    assert!(report.fuel_consumed < 1_000_000_000);
+    assert_next_run_succeeds(&h).await;
+}
+
+#[tokio::test]
+async fn a_memory_bomb_hits_the_memory_limit() {
+    let h = Harness::new();
+    let report = attack(&h, "memory-bomb").await;
+    let Outcome::MemoryLimit { detail } = &report.outcome else {
+        panic!("expected memory-limit, got {:?}", report.outcome);
+    };
+    assert!(detail.ends_with("the limit is 16777216"), "{detail}");
+    assert!(report.peak_memory_bytes <= 16 * 1024 * 1024);
+    assert_next_run_succeeds(&h).await;
+}
+
+#[tokio::test]
+async fn unbounded_recursion_traps_on_the_stack_limit() {
+    let h = Harness::new();
+    let report = attack(&h, "recurse").await;
+    assert_eq!(
+        report.outcome,
+        Outcome::Trap {
+            message: "wasm trap: call stack exhausted".into()
+        }
+    );
+    assert_next_run_succeeds(&h).await;
+}
+
+#[tokio::test]
+async fn flooding_stdout_is_captured_up_to_the_cap() {
+    let h = Harness::new();
+    let report = attack(&h, "flood-stdout").await;
+    assert_eq!(kind(&report), "completed", "{:?}", report.outcome);
+    let cap = h.sandbox.ceilings().max_output_bytes as usize;
+    assert_eq!(report.output.stdout.len() + report.output.stderr.len(), cap);
+    assert!(
+        report.output.dropped_bytes > 400_000,
+        "{}",
+        report.output.dropped_bytes
+    );
+    assert_next_run_succeeds(&h).await;
+}
+
+#[tokio::test]
+async fn flooding_the_log_is_capped() {
+    let h = Harness::new();
+    let report = attack(&h, "flood-log").await;
+    assert_eq!(kind(&report), "completed", "{:?}", report.outcome);
+    let kept: usize = report.log.iter().map(|l| l.message.len()).sum();
+    assert!(kept <= h.sandbox.ceilings().max_log_bytes as usize);
+    assert!(
+        report.log_dropped_bytes > 500_000,
+        "{}",
+        report.log_dropped_bytes
+    );
+}
+
+#[tokio::test]
+async fn a_panic_is_a_trap_with_the_message_in_stderr() {
+    let h = Harness::new();
+    let report = attack(&h, "panic").await;
+    assert_eq!(kind(&report), "trap", "{:?}", report.outcome);
+    assert!(
+        report
+            .output
+            .stderr
+            .contains("adversary panicked on purpose"),
+        "{:?}",
+        report.output
+    );
+    assert_next_run_succeeds(&h).await;
+}
+
+#[tokio::test]
+async fn calling_exit_ends_the_run_not_the_host() {
+    let h = Harness::new();
+    let report = attack(&h, "exit").await;
+    // WASI 0.2's `exit` carries only success or failure, so `exit(3)` arrives as 1.
+    assert_eq!(
+        report.outcome,
+        Outcome::Trap {
+            message: "plugin called exit(1)".into()
+        }
+    );
+    assert_next_run_succeeds(&h).await;
+}
+
+#[tokio::test]
+async fn ignoring_denials_exhausts_the_action_budget_with_no_effect() {
+    let h = Harness::new();
+    let report = attack(&h, "spam-denied").await;
+    assert_eq!(report.outcome, Outcome::ActionBudget { budget: 5 });
+    assert_eq!(report.denials.len(), 5);
+    assert!(report.effects.is_empty());
+    assert!(
+        report
+            .denials
+            .iter()
+            .all(|d| d.target == "deployment/prod/cart")
+    );
+    let cart = h
+        .fleet
+        .status(&"deployment/prod/cart".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(cart.ready_replicas, 1, "the victim was never restarted");
+    assert_next_run_succeeds(&h).await;
+}
+
+#[tokio::test]
+async fn acting_outside_the_incident_target_is_denied() {
+    let h = Harness::new();
+    let report = attack(&h, "escape-target").await;
+    assert_eq!(
+        report.outcome,
+        Outcome::PluginError {
+            error: "denied".into(),
+            message: "deployment/prod/cart is outside the restart grant (allowed: */*/*, and deployment/prod/checkout)".into()
+        }
+    );
+    assert!(report.effects.is_empty());
+}
+
+#[tokio::test]
+async fn scaling_beyond_the_operators_bounds_is_denied() {
+    let h = Harness::new();
+    let policy = Policy::from_toml(
+        r#"
+        [grant.scale]
+        targets = ["deployment/prod/*"]
+        max-replicas = 10
+        max-step-up = 2
+        [grant.restart]
+        targets = ["deployment/prod/*"]
+        [grant.rollback]
+        targets = ["deployment/prod/*"]
+        [grant.log-rotation]
+        log-sets = ["app"]
+        "#,
+        "operator",
+    )
+    .unwrap();
+    let report = attack_with(&h, &guest("adversary"), "scale-huge", &policy).await;
+    assert_eq!(
+        report.outcome,
+        Outcome::PluginError {
+            error: "denied".into(),
+            message: "500 replicas for deployment/prod/checkout is above the granted maximum of 10"
+                .into()
+        }
+    );
+    let status = h
+        .fleet
+        .status(&"deployment/prod/checkout".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.replicas, 3);
+}
+
+#[tokio::test]
+async fn rotating_a_log_set_outside_the_grant_is_denied() {
+    let h = Harness::new();
+    let report = attack(&h, "rotate-unlisted").await;
+    assert_eq!(
+        report.outcome,
+        Outcome::PluginError {
+            error: "denied".into(),
+            message: "log set \"../../etc\" is not granted (allowed: app)".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn the_filesystem_is_invisible() {
+    let h = Harness::new();
+    let marker = std::path::Path::new("/tmp/blastwall-adversary-was-here");
+    let _ = std::fs::remove_file(marker);
+    let report = attack(&h, "filesystem").await;
+    assert_eq!(
+        report.outcome,
+        Outcome::Completed {
+            summary: "read=false write=false list=false".into(),
+            actions: 0
+        }
+    );
+    assert!(!marker.exists(), "the guest wrote to the host filesystem");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runaway_run_does_not_hold_up_a_concurrent_one() {
+    let h = Arc::new(Harness::new());
+    // Compile the well-behaved plugin first so its run below is only a run.
+    assert_next_run_succeeds(&h).await;
+    let runaway = {
+        let h = h.clone();
+        tokio::spawn(async move {
+            let report = attack(&h, "loop").await;
+            (report, Instant::now())
+        })
+    };
+    // Give the runaway a head start so the two really overlap.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let report = h
+        .run(
+            &bundled("restart-on-oom"),
+            incident("deployment/prod/checkout", &[]),
+            &Policy::as_declared(),
+        )
+        .await
+        .unwrap();
+    let finished = Instant::now();
+    assert_eq!(kind(&report), "completed");
+    let (runaway, runaway_finished) = runaway.await.unwrap();
+    assert_eq!(runaway.outcome, Outcome::FuelExhausted);
+    assert!(
+        finished < runaway_finished,
+        "the well-behaved run finished while the runaway was still spinning"
+    );
+}
