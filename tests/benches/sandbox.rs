@@ -194,9 +194,9 @@ fn main() {
         .build()
         .expect("runtime");
 
-    let compile_started = Instant::now();
     let h = Harness::new();
     let artifact = guest("trivial");
+    let compile_started = Instant::now();
     let plugin_load = h
         .sandbox
         .load(&artifact, &[blastwall::policy::Capability::Restart].into())
