@@ -8,7 +8,7 @@ use blastwall::artifact::PluginArtifact;
 use blastwall::manifest::Manifest;
 use blastwall::policy::Policy;
 use blastwall::provider::Provider;
-use blastwall::sandbox::{Outcome, RunReport};
+use blastwall::sandbox::{Ceilings, Outcome, RunReport};
 use blastwall_tests::{Harness, bundled, guest, guest_files, incident};
 
 use crate::{assert_next_run_succeeds, kind};
@@ -51,13 +51,24 @@ async fn an_infinite_loop_runs_out_of_fuel() {
     assert_next_run_succeeds(&h).await;
 }
 
+/// A sandbox whose fuel ceiling is far beyond what a guest can burn before a
+/// deadline (a tight loop burns several billion units a second), and the
+/// adversary asking for all of it with a short timeout.
+fn deadline_bound(timeout_ms: u64) -> (Harness, PluginArtifact) {
+    let h = Harness::with_ceilings(Ceilings {
+        max_fuel: 10_000_000_000_000,
+        ..Ceilings::default()
+    });
+    let artifact = adversary_with(|t| {
+        t.replace("fuel = 200_000_000", "fuel = 10_000_000_000_000")
+            .replace("timeout-ms = 3_000", &format!("timeout-ms = {timeout_ms}"))
+    });
+    (h, artifact)
+}
+
 #[tokio::test]
 async fn an_infinite_loop_with_ample_fuel_hits_the_deadline() {
-    let h = Harness::new();
-    let artifact = adversary_with(|t| {
-        t.replace("fuel = 200_000_000", "fuel = 1_000_000_000")
-            .replace("timeout-ms = 3_000", "timeout-ms = 100")
-    });
+    let (h, artifact) = deadline_bound(100);
     let started = Instant::now();
     let report = attack_with(&h, &artifact, "loop", &Policy::as_declared()).await;
     assert_eq!(report.outcome, Outcome::Timeout);
@@ -65,7 +76,7 @@ async fn an_infinite_loop_with_ample_fuel_hits_the_deadline() {
         started.elapsed() < Duration::from_secs(2),
         "the deadline stopped it early"
     );
-    assert!(report.fuel_consumed < 1_000_000_000);
+    assert!(report.fuel_consumed < report.limits.fuel);
     assert_next_run_succeeds(&h).await;
 }
 
@@ -256,13 +267,14 @@ async fn the_filesystem_is_invisible() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runaway_run_does_not_hold_up_a_concurrent_one() {
-    let h = Arc::new(Harness::new());
+    let (h, artifact) = deadline_bound(1_000);
+    let h = Arc::new(h);
     // Compile the well-behaved plugin first so its run below is only a run.
     assert_next_run_succeeds(&h).await;
     let runaway = {
         let h = h.clone();
         tokio::spawn(async move {
-            let report = attack(&h, "loop").await;
+            let report = attack_with(&h, &artifact, "loop", &Policy::as_declared()).await;
             (report, Instant::now())
         })
     };
@@ -279,7 +291,7 @@ async fn a_runaway_run_does_not_hold_up_a_concurrent_one() {
     let finished = Instant::now();
     assert_eq!(kind(&report), "completed");
     let (runaway, runaway_finished) = runaway.await.unwrap();
-    assert_eq!(runaway.outcome, Outcome::FuelExhausted);
+    assert_eq!(runaway.outcome, Outcome::Timeout);
     assert!(
         finished < runaway_finished,
         "the well-behaved run finished while the runaway was still spinning"

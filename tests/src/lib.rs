@@ -12,7 +12,7 @@ use blastwall::incident::Incident;
 use blastwall::manifest::Manifest;
 use blastwall::policy::{self, Policy};
 use blastwall::provider::{DryRunFleet, FleetSpec, Provider};
-use blastwall::sandbox::{LoadError, RunReport, RunRequest, Sandbox, SandboxConfig};
+use blastwall::sandbox::{Ceilings, LoadError, RunReport, RunRequest, Sandbox, SandboxConfig};
 use blastwall::workload::Workload;
 
 /// A test guest's component bytes and manifest text.
@@ -90,10 +90,15 @@ impl Default for Harness {
 impl Harness {
     /// A sandbox with default ceilings over the embedded example fleet.
     pub fn new() -> Self {
+        Self::with_ceilings(Ceilings::default())
+    }
+
+    /// A sandbox with the given ceilings over the embedded example fleet.
+    pub fn with_ceilings(ceilings: Ceilings) -> Self {
         Harness {
             sandbox: Sandbox::new(SandboxConfig {
+                ceilings,
                 concurrent_runs: 8,
-                ..SandboxConfig::default()
             })
             .expect("sandbox starts"),
             fleet: Arc::new(DryRunFleet::new(FleetSpec::embedded_default())),

@@ -12,7 +12,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-use blastwall::remediation::types as wit;
+use self::blastwall::remediation::types as wit;
 
 // The world's own `use` puts `Incident`, `Report` and `Error` at this module's
 // root, so the host's types are imported under distinct names.

@@ -24,7 +24,10 @@ impl Plugin for RestartOnOom {
             )));
         }
         restart::restart(target)?;
-        Ok(Report::new(format!("restarted {target} after an OOM kill"), 1))
+        Ok(Report::new(
+            format!("restarted {target} after an OOM kill"),
+            1,
+        ))
     }
 }
 

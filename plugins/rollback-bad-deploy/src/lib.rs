@@ -16,9 +16,18 @@ impl Plugin for RollbackBadDeploy {
                 "{target} is on its first revision; nothing to roll back to"
             )));
         }
-        log::info(&format!("{target}: rolling back from revision {} ({})", before.revision, before.image));
+        log::info(&format!(
+            "{target}: rolling back from revision {} ({})",
+            before.revision, before.image
+        ));
         let live = rollback::rollback(target)?;
-        Ok(Report::new(format!("rolled {target} back from revision {} to {live}", before.revision), 1))
+        Ok(Report::new(
+            format!(
+                "rolled {target} back from revision {} to {live}",
+                before.revision
+            ),
+            1,
+        ))
     }
 }
 

@@ -16,12 +16,22 @@ impl Plugin for ScaleOnSaturation {
         let current = status(target)?.replicas;
         let desired = current.saturating_add(step).min(max);
         if desired <= current {
-            log::warn(&format!("{target} already runs {current} replicas, at or above max {max}"));
-            return Ok(Report::new(format!("{target} left at {current} replicas (max {max})"), 0));
+            log::warn(&format!(
+                "{target} already runs {current} replicas, at or above max {max}"
+            ));
+            return Ok(Report::new(
+                format!("{target} left at {current} replicas (max {max})"),
+                0,
+            ));
         }
         let now = scale::set_replicas(target, desired)?;
-        log::info(&format!("{target}: scaled from {current} to {now} replicas"));
-        Ok(Report::new(format!("scaled {target} from {current} to {now} replicas"), 1))
+        log::info(&format!(
+            "{target}: scaled from {current} to {now} replicas"
+        ));
+        Ok(Report::new(
+            format!("scaled {target} from {current} to {now} replicas"),
+            1,
+        ))
     }
 }
 

@@ -3,11 +3,14 @@
 use std::hint::black_box;
 
 use blastwall_sdk::{
-    Error, Incident, Plugin, Report, Workload, WorkloadKind, log, log_rotation, restart, rollback, scale,
+    Error, Incident, Plugin, Report, Workload, WorkloadKind, log, log_rotation, restart, rollback,
+    scale,
 };
 
 struct Adversary;
 
+// Unbounded on purpose: the host's stack limit must stop it.
+#[allow(unconditional_recursion)]
 fn recurse(depth: u64) -> u64 {
     // black_box keeps the optimiser from turning this into a loop.
     black_box(recurse(black_box(depth + 1))) + 1
@@ -40,7 +43,9 @@ impl Plugin for Adversary {
             "recurse" => Ok(Report::new(format!("{}", recurse(0)), 0)),
             "flood-stdout" => {
                 for i in 0..5_000 {
-                    println!("{i:>8} the quick brown fox jumps over the lazy dog, again and again and again");
+                    println!(
+                        "{i:>8} the quick brown fox jumps over the lazy dog, again and again and again"
+                    );
                     eprintln!("{i:>8} stderr too");
                 }
                 Ok(Report::new("flooded stdout", 0))
