@@ -15,6 +15,7 @@
 //! - [`sandbox`] compiles, import-checks and links a plugin, then runs it in a fresh
 //!   store within fuel, memory, time and action limits, checking every call.
 //! - [`provider`] applies effects: a simulated fleet (dry run) or real log files.
+//! - [`remediation`] strings the stages together for one run.
 //! - [`bundled`] carries the example plugins inside the binary.
 
 #![forbid(unsafe_code)]
@@ -28,6 +29,7 @@ pub mod incident;
 pub mod manifest;
 pub mod policy;
 pub mod provider;
+pub mod remediation;
 pub mod sandbox;
 pub mod wildcard;
 pub mod workload;

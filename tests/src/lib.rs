@@ -10,9 +10,10 @@ use blastwall::alert::Alert;
 use blastwall::artifact::PluginArtifact;
 use blastwall::incident::Incident;
 use blastwall::manifest::Manifest;
-use blastwall::policy::{self, Policy};
+use blastwall::policy::Policy;
 use blastwall::provider::{DryRunFleet, FleetSpec, Provider};
-use blastwall::sandbox::{Ceilings, LoadError, RunReport, RunRequest, Sandbox, SandboxConfig};
+use blastwall::remediation::RemediationError;
+use blastwall::sandbox::{Ceilings, LoadError, RunReport, Sandbox, SandboxConfig};
 use blastwall::workload::Workload;
 
 /// A test guest's component bytes and manifest text.
@@ -124,19 +125,14 @@ impl Harness {
         policy: &Policy,
         provider: Arc<dyn Provider>,
     ) -> Result<RunReport, LoadError> {
-        let grants = policy::grant(&artifact.manifest().capabilities, policy, &incident.target)
-            .expect("grant");
-        let plugin = self.sandbox.load(artifact, &grants.capabilities())?;
-        Ok(self
-            .sandbox
-            .run(
-                &plugin,
-                RunRequest {
-                    incident,
-                    grants,
-                    provider,
-                },
-            )
-            .await)
+        match blastwall::remediation::run_once(&self.sandbox, artifact, incident, policy, provider)
+            .await
+        {
+            Ok(report) => Ok(report),
+            Err(RemediationError::Load(e)) => Err(e),
+            Err(RemediationError::Grant(e)) => {
+                panic!("the test's policy grants nothing usable: {e}")
+            }
+        }
     }
 }

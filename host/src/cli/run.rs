@@ -3,7 +3,7 @@
 //! Exit codes: 0 the plugin completed; 3 the run ended otherwise (plugin error,
 //! a limit, a trap); 1 nothing ran (bad input, refused plugin).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,9 +17,10 @@ use crate::bundled;
 use crate::config::HostConfig;
 use crate::incident::{self, Incident};
 use crate::manifest::Manifest;
-use crate::policy::{self, Policy};
+use crate::policy::Policy;
 use crate::provider::{DryRunFleet, FleetSpec, LogFiles, LogSetConfig, Provider, Router};
-use crate::sandbox::{Outcome, RunRequest, Sandbox, SandboxConfig};
+use crate::remediation;
+use crate::sandbox::{Outcome, Sandbox, SandboxConfig};
 use crate::workload::Workload;
 
 /// Arguments of `blastwall run`.
@@ -203,24 +204,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         None => Policy::as_declared(),
     };
     let incident = build_incident(&args, !args.live)?;
-    let grants = policy::grant(&artifact.manifest().capabilities, &policy, &incident.target)?;
     let provider = provider(&args, &config, &incident)?;
     let sandbox = Sandbox::new(SandboxConfig {
         ceilings: config.ceilings.clone().unwrap_or_default(),
         concurrent_runs: 1,
     })?;
-    let granted: BTreeSet<_> = grants.capabilities();
-    let plugin = sandbox.load(&artifact, &granted)?;
-    let report = sandbox
-        .run(
-            &plugin,
-            RunRequest {
-                incident,
-                grants,
-                provider,
-            },
-        )
-        .await;
+    let report = remediation::run_once(&sandbox, &artifact, incident, &policy, provider).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(match report.outcome {
         Outcome::Completed { .. } => ExitCode::SUCCESS,
