@@ -11,7 +11,8 @@
 //! - [`incident`] turns an alert into the one thing a plugin is asked to fix.
 //! - [`manifest`] is what a plugin declares it needs; [`policy`] intersects it with
 //!   the operator's policy and the incident's target into [`policy::Grants`].
-//! - [`artifact`] pairs a component's bytes with its manifest.
+//! - [`signature`] verifies a signed artifact against the trust store; only it makes
+//!   a signed [`signature::PluginArtifact`] (component bytes + manifest + signer).
 //! - [`sandbox`] compiles, import-checks and links a plugin, then runs it in a fresh
 //!   store within fuel, memory, time and action limits, checking every call.
 //! - [`provider`] applies effects: a simulated fleet (dry run) or real log files.
@@ -21,7 +22,6 @@
 #![forbid(unsafe_code)]
 
 pub mod alert;
-pub mod artifact;
 pub mod bundled;
 pub mod cli;
 pub mod config;
@@ -31,5 +31,6 @@ pub mod policy;
 pub mod provider;
 pub mod remediation;
 pub mod sandbox;
+pub mod signature;
 pub mod wildcard;
 pub mod workload;

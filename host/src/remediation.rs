@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use crate::artifact::PluginArtifact;
 use crate::incident::Incident;
-use crate::policy::{self, GrantError, Policy};
+use crate::policy::{self, GrantError, Policy, TierPolicy};
 use crate::provider::Provider;
 use crate::sandbox::{LoadError, RunReport, RunRequest, Sandbox};
+use crate::signature::PluginArtifact;
 
 /// Why a remediation did not run at all. (Once it runs, every ending is an `Outcome`.)
 #[derive(Debug, thiserror::Error)]
@@ -19,17 +19,35 @@ pub enum RemediationError {
     Load(#[from] LoadError),
 }
 
-/// Grants `artifact` what `policy` allows for `incident`, loads it linked with
-/// exactly those capabilities, and runs it once against `provider`.
+/// Who decides what a plugin may do, besides its own manifest.
+#[derive(Debug, Clone, Copy)]
+pub struct Authority<'a> {
+    /// Caps per trust tier; applied to signed plugins by their signer's tier.
+    pub tiers: &'a TierPolicy,
+    /// The operator's grant policy.
+    pub policy: &'a Policy,
+}
+
+/// Grants `artifact` what its tier and the policy allow for `incident`, loads
+/// it linked with exactly those capabilities, and runs it once against `provider`.
 pub async fn run_once(
     sandbox: &Sandbox,
     artifact: &PluginArtifact,
     incident: Incident,
-    policy: &Policy,
+    authority: Authority<'_>,
     provider: Arc<dyn Provider>,
 ) -> Result<RunReport, RemediationError> {
-    let grants = policy::grant(&artifact.manifest().capabilities, policy, &incident.target)?;
-    let plugin = sandbox.load(artifact, &grants.capabilities())?;
+    let tier = artifact
+        .provenance()
+        .tier()
+        .map(|tier| (tier, authority.tiers.caps(tier)));
+    let grants = policy::grant(
+        &artifact.manifest().capabilities,
+        tier,
+        authority.policy,
+        &incident.target,
+    )?;
+    let plugin = sandbox.load(artifact, &grants)?;
     let request = RunRequest {
         incident,
         grants,

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use blastwall::artifact::PluginArtifact;
 use blastwall::manifest::Manifest;
 use blastwall::policy::Policy;
 use blastwall::provider::Provider;
 use blastwall::sandbox::{Ceilings, Outcome, RunReport};
+use blastwall::signature::PluginArtifact;
 use blastwall_tests::{Harness, bundled, guest, guest_files, incident};
 
 use crate::{assert_next_run_succeeds, kind};

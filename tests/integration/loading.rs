@@ -1,12 +1,9 @@
 //! Loading: imports ⊆ declared ⊆ granted, malformed bytes, and the cache.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
-
-use blastwall::artifact::PluginArtifact;
 use blastwall::manifest::Manifest;
-use blastwall::policy::{Capability, Policy};
+use blastwall::policy::{self, Policy};
 use blastwall::sandbox::LoadError;
+use blastwall::signature::PluginArtifact;
 use blastwall_tests::{Harness, bundled, guest, guest_files, incident};
 
 fn manifest(extra: &str) -> Manifest {
@@ -19,17 +16,19 @@ fn manifest(extra: &str) -> Manifest {
     .unwrap()
 }
 
-fn all_capabilities() -> BTreeSet<Capability> {
-    Capability::ALL.into_iter().collect()
-}
-
+/// Loads with every capability the manifest declares granted.
 fn load(bytes: Vec<u8>, manifest: Manifest) -> Result<(), LoadError> {
     let h = Harness::new();
+    let target = "deployment/prod/checkout".parse().unwrap();
+    let grants = policy::grant(
+        &manifest.capabilities,
+        None,
+        &Policy::as_declared(),
+        &target,
+    )
+    .unwrap();
     h.sandbox
-        .load(
-            &PluginArtifact::insecure_unsigned(bytes, manifest),
-            &all_capabilities(),
-        )
+        .load(&PluginArtifact::insecure_unsigned(bytes, manifest), &grants)
         .map(|_| ())
 }
 
@@ -140,16 +139,43 @@ async fn a_component_without_the_remediate_export_fails_to_link() {
 }
 
 #[tokio::test]
-async fn loading_is_cached_per_digest_and_grant_set() {
+async fn each_load_takes_limits_and_identity_from_its_own_manifest() {
     let h = Harness::new();
+    let (bytes, text) = guest_files("trivial");
+    let target = "deployment/prod/checkout".parse().unwrap();
+    let generous =
+        Manifest::from_toml(&format!("{text}\n[limits]\nmax-actions = 5\n"), "a").unwrap();
+    let strict = Manifest::from_toml(&format!("{text}\n[limits]\nmax-actions = 1\n"), "b").unwrap();
+    for (manifest, actions) in [(generous, 5), (strict, 1)] {
+        let grants = policy::grant(
+            &manifest.capabilities,
+            None,
+            &Policy::as_declared(),
+            &target,
+        )
+        .unwrap();
+        let plugin = h
+            .sandbox
+            .load(
+                &PluginArtifact::insecure_unsigned(bytes.clone(), manifest),
+                &grants,
+            )
+            .unwrap();
+        assert_eq!(
+            plugin.limits().max_actions,
+            actions,
+            "the cached link must not carry limits"
+        );
+    }
+    let nothing = Policy::from_toml("", "empty").unwrap();
     let artifact = guest("trivial");
-    let restart: BTreeSet<Capability> = [Capability::Restart].into();
-    let first = h.sandbox.load(&artifact, &restart).unwrap();
-    let second = h.sandbox.load(&artifact, &restart).unwrap();
-    assert!(Arc::ptr_eq(&first, &second));
-    let none = BTreeSet::new();
-    assert!(matches!(
-        h.sandbox.load(&artifact, &none),
-        Err(LoadError::NotGranted { .. })
-    ));
+    let grants = policy::grant(&artifact.manifest().capabilities, None, &nothing, &target).unwrap();
+    assert_eq!(
+        h.sandbox
+            .load(&artifact, &grants)
+            .err()
+            .unwrap()
+            .to_string(),
+        "trivial: imports blastwall:remediation/restart@0.1.0, but policy does not grant the restart capability"
+    );
 }

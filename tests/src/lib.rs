@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use blastwall::alert::Alert;
-use blastwall::artifact::PluginArtifact;
 use blastwall::incident::Incident;
 use blastwall::manifest::Manifest;
-use blastwall::policy::Policy;
+use blastwall::policy::{Policy, TierPolicy};
 use blastwall::provider::{DryRunFleet, FleetSpec, Provider};
-use blastwall::remediation::RemediationError;
+use blastwall::remediation::{Authority, RemediationError};
 use blastwall::sandbox::{Ceilings, LoadError, RunReport, Sandbox, SandboxConfig};
+use blastwall::signature::PluginArtifact;
 use blastwall::workload::Workload;
 
 /// A test guest's component bytes and manifest text.
@@ -125,8 +125,19 @@ impl Harness {
         policy: &Policy,
         provider: Arc<dyn Provider>,
     ) -> Result<RunReport, LoadError> {
-        match blastwall::remediation::run_once(&self.sandbox, artifact, incident, policy, provider)
-            .await
+        let tiers = TierPolicy::embedded_default();
+        let authority = Authority {
+            tiers: &tiers,
+            policy,
+        };
+        match blastwall::remediation::run_once(
+            &self.sandbox,
+            artifact,
+            incident,
+            authority,
+            provider,
+        )
+        .await
         {
             Ok(report) => Ok(report),
             Err(RemediationError::Load(e)) => Err(e),

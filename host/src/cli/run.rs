@@ -12,15 +12,15 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::alert;
-use crate::artifact::PluginArtifact;
 use crate::bundled;
 use crate::config::HostConfig;
 use crate::incident::{self, Incident};
 use crate::manifest::Manifest;
-use crate::policy::Policy;
+use crate::policy::{Policy, TierPolicy};
 use crate::provider::{DryRunFleet, FleetSpec, LogFiles, LogSetConfig, Provider, Router};
-use crate::remediation;
+use crate::remediation::{self, Authority};
 use crate::sandbox::{Outcome, Sandbox, SandboxConfig};
+use crate::signature::PluginArtifact;
 use crate::workload::Workload;
 
 /// Arguments of `blastwall run`.
@@ -209,7 +209,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ceilings: config.ceilings.clone().unwrap_or_default(),
         concurrent_runs: 1,
     })?;
-    let report = remediation::run_once(&sandbox, &artifact, incident, &policy, provider).await?;
+    let tiers = TierPolicy::embedded_default();
+    let authority = Authority {
+        tiers: &tiers,
+        policy: &policy,
+    };
+    let report = remediation::run_once(&sandbox, &artifact, incident, authority, provider).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(match report.outcome {
         Outcome::Completed { .. } => ExitCode::SUCCESS,

@@ -11,7 +11,7 @@
 //! Only this module can build a [`Grants`]; the sandbox accepts nothing else,
 //! so no code path can run a plugin with an unchecked or hand-made grant.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -116,13 +116,40 @@ pub enum GrantError {
     },
 }
 
+/// Log sets allowed by every layer: a name must match (`*` wildcards) some entry of each layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogSetGrant {
+    layers: Vec<BTreeSet<String>>,
+}
+
+impl LogSetGrant {
+    fn allows(&self, name: &str) -> bool {
+        self.layers.iter().all(|layer| {
+            layer
+                .iter()
+                .any(|pattern| crate::wildcard::matches(pattern, name))
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.layers
+            .iter()
+            .map(|layer| layer.iter().cloned().collect::<Vec<_>>().join(" or "))
+            .collect::<Vec<_>>()
+            .join(", and ")
+    }
+}
+
 /// What one run may do. Built only by [`super::grant`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Grants {
     scale: Option<ScaleGrant>,
     restart: Option<TargetGrant>,
     rollback: Option<TargetGrant>,
-    log_rotation: Option<BTreeSet<String>>,
+    log_rotation: Option<LogSetGrant>,
+    /// Capabilities the manifest declares that a later layer withheld, and which layer.
+    #[serde(skip)]
+    withheld: BTreeMap<Capability, String>,
 }
 
 impl Grants {
@@ -138,12 +165,17 @@ impl Grants {
                 .rollback
                 .as_ref()
                 .map(|s| TargetGrant::new(&s.targets)),
-            log_rotation: declared.log_rotation.as_ref().map(|l| l.log_sets.clone()),
+            log_rotation: declared.log_rotation.as_ref().map(|l| LogSetGrant {
+                layers: vec![l.log_sets.clone()],
+            }),
+            withheld: BTreeMap::new(),
         }
     }
 
-    /// Intersects with another layer: a capability absent from `layer` is removed.
-    pub(super) fn narrow(&mut self, layer: &CapabilityScopes) -> Result<(), GrantError> {
+    /// Intersects with another layer, named `who` in messages (e.g. `policy`):
+    /// a capability absent from `layer` is removed.
+    pub(super) fn narrow(&mut self, layer: &CapabilityScopes, who: &str) -> Result<(), GrantError> {
+        let before = self.capabilities();
         self.scale = match (self.scale.take(), &layer.scale) {
             (Some(mut grant), Some(scope)) => {
                 grant.narrow(scope);
@@ -170,11 +202,15 @@ impl Grants {
             };
         }
         self.log_rotation = match (self.log_rotation.take(), &layer.log_rotation) {
-            (Some(sets), Some(scope)) => {
-                Some(sets.intersection(&scope.log_sets).cloned().collect())
+            (Some(mut grant), Some(scope)) => {
+                grant.layers.push(scope.log_sets.clone());
+                Some(grant)
             }
             _ => None,
         };
+        for capability in before.difference(&self.capabilities()) {
+            self.withheld.insert(*capability, who.to_string());
+        }
         Ok(())
     }
 
@@ -292,23 +328,23 @@ impl Grants {
 
     /// Checks a `log-rotation` call on the log set `name`.
     pub fn check_log_set(&self, name: &str) -> Result<(), Denial> {
-        let sets = self
+        let grant = self
             .log_rotation
             .as_ref()
             .ok_or_else(|| Denial("capability log-rotation is not granted".into()))?;
-        if sets.contains(name) {
+        if grant.allows(name) {
             Ok(())
         } else {
-            let allowed: Vec<&str> = sets.iter().map(String::as_str).collect();
             Err(Denial(format!(
                 "log set {:?} is not granted (allowed: {})",
                 name.chars().take(64).collect::<String>(),
-                if allowed.is_empty() {
-                    "none".to_string()
-                } else {
-                    allowed.join(", ")
-                }
+                grant.describe()
             )))
         }
+    }
+
+    /// Which layer withheld `capability`, if the manifest declared it but a later layer did not grant it.
+    pub fn withheld_by(&self, capability: Capability) -> Option<&str> {
+        self.withheld.get(&capability).map(String::as_str)
     }
 }

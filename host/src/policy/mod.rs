@@ -10,6 +10,7 @@
 mod grants;
 mod pattern;
 mod scope;
+mod tier;
 
 use std::path::Path;
 
@@ -20,6 +21,7 @@ pub use pattern::{PatternError, TargetPattern};
 pub use scope::{
     Capability, CapabilityScopes, LogRotationScope, ScaleScope, ScopeError, TargetScope,
 };
+pub use tier::{Tier, TierCaps, TierPolicy, TierPolicyError};
 
 use crate::workload::Workload;
 
@@ -48,12 +50,18 @@ pub struct Policy {
     #[serde(default = "yes")]
     pub confine_to_incident_target: bool,
     /// The capabilities this policy grants, with their scopes. Nothing is granted when absent.
-    #[serde(default)]
+    #[serde(default = "nothing")]
     pub grant: Option<CapabilityScopes>,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// A policy file without a `[grant]` table grants nothing: deny by default.
+/// (`None` is reserved for [`Policy::as_declared`], which no file can express.)
+fn nothing() -> Option<CapabilityScopes> {
+    Some(CapabilityScopes::default())
 }
 
 /// Why a policy file could not be used.
@@ -120,20 +128,30 @@ impl Policy {
     }
 }
 
-/// The grants for one run: `declared ∩ policy`, confined to `target` unless the policy opts out.
+/// The grants for one run: `declared ∩ tier caps ∩ policy`, confined to `target`
+/// unless both the tier and the policy allow otherwise.
 ///
-/// [`Policy::as_declared`] skips the policy layer (it grants exactly the declaration) but
-/// still confines to the target.
+/// `tier` is `None` only for unsigned development plugins. [`Policy::as_declared`]
+/// skips the policy layer (it grants exactly the declaration) but still confines
+/// to the target.
 pub fn grant(
     declared: &CapabilityScopes,
+    tier: Option<(Tier, &TierCaps)>,
     policy: &Policy,
     target: &Workload,
 ) -> Result<Grants, GrantError> {
     let mut grants = Grants::from_declared(declared);
-    if let Some(layer) = &policy.grant {
-        grants.narrow(layer)?;
+    let mut confine = policy.confine_to_incident_target;
+    if let Some((tier, caps)) = tier {
+        if let Some(layer) = &caps.caps {
+            grants.narrow(layer, &format!("the {tier} tier"))?;
+        }
+        confine |= caps.confine_to_incident_target;
     }
-    if policy.confine_to_incident_target {
+    if let Some(layer) = &policy.grant {
+        grants.narrow(layer, "policy")?;
+    }
+    if confine {
         grants.confine_to(target);
     }
     Ok(grants)

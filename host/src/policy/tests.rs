@@ -45,7 +45,13 @@ fn loose_policy() -> Policy {
 
 #[test]
 fn grants_only_what_is_declared_and_granted() {
-    let grants = grant(&declared(), &loose_policy(), &w("deployment/prod/checkout")).unwrap();
+    let grants = grant(
+        &declared(),
+        None,
+        &loose_policy(),
+        &w("deployment/prod/checkout"),
+    )
+    .unwrap();
     // rollback is granted by policy but not declared; nothing undeclared is ever granted.
     assert_eq!(
         grants.capabilities().into_iter().collect::<Vec<_>>(),
@@ -98,7 +104,13 @@ fn scale_checks_scope_bounds_and_steps(
     #[case] desired: u32,
     #[case] expected: Result<(), &str>,
 ) {
-    let grants = grant(&declared(), &loose_policy(), &w("deployment/prod/checkout")).unwrap();
+    let grants = grant(
+        &declared(),
+        None,
+        &loose_policy(),
+        &w("deployment/prod/checkout"),
+    )
+    .unwrap();
     let got = grants
         .check_scale(&w(target), current, desired)
         .map_err(|d| d.0);
@@ -109,6 +121,7 @@ fn scale_checks_scope_bounds_and_steps(
 fn confines_workload_capabilities_to_the_incident_target_by_default() {
     let grants = grant(
         &declared(),
+        None,
         &Policy::as_declared(),
         &w("deployment/prod/checkout"),
     )
@@ -131,17 +144,29 @@ fn confines_workload_capabilities_to_the_incident_target_by_default() {
 
 #[test]
 fn log_sets_are_intersected_and_unknown_sets_denied() {
-    let grants = grant(&declared(), &loose_policy(), &w("deployment/prod/checkout")).unwrap();
+    let grants = grant(
+        &declared(),
+        None,
+        &loose_policy(),
+        &w("deployment/prod/checkout"),
+    )
+    .unwrap();
     assert!(grants.check_log_set("app").is_ok());
     assert_eq!(
         grants.check_log_set("nginx").unwrap_err().0,
-        "log set \"nginx\" is not granted (allowed: app)"
+        "log set \"nginx\" is not granted (allowed: app or nginx, and app)"
     );
 }
 
 #[test]
 fn ungranted_capability_is_denied_even_if_called() {
-    let grants = grant(&declared(), &loose_policy(), &w("deployment/prod/checkout")).unwrap();
+    let grants = grant(
+        &declared(),
+        None,
+        &loose_policy(),
+        &w("deployment/prod/checkout"),
+    )
+    .unwrap();
     assert_eq!(
         grants
             .check_target(Capability::Rollback, &w("deployment/prod/checkout"))
@@ -158,7 +183,7 @@ fn disjoint_replica_ranges_are_an_error_not_a_silent_grant() {
         "test",
     )
     .unwrap();
-    let err = grant(&declared(), &policy, &w("deployment/prod/checkout")).unwrap_err();
+    let err = grant(&declared(), None, &policy, &w("deployment/prod/checkout")).unwrap_err();
     assert_eq!(
         err.to_string(),
         "scale: the manifest and the policy leave no replica count allowed (min 20 is above max 10)"
@@ -186,4 +211,70 @@ fn policy_files_are_validated_with_precise_errors(#[case] text: &str, #[case] me
         .to_string();
     assert!(err.contains(message), "{err}");
     assert!(err.starts_with("grants file grants.toml"), "{err}");
+}
+
+#[test]
+fn a_policy_file_without_grants_grants_nothing() {
+    let policy = Policy::from_toml("confine-to-incident-target = true\n", "empty.toml").unwrap();
+    let grants = grant(&declared(), None, &policy, &w("deployment/prod/checkout")).unwrap();
+    assert!(grants.capabilities().is_empty());
+    assert_eq!(grants.withheld_by(Capability::Scale), Some("policy"));
+}
+
+#[test]
+fn the_ai_agent_tier_caps_steps_and_forbids_rollback_whatever_the_policy() {
+    let tiers = TierPolicy::embedded_default();
+    let mut declared = declared();
+    declared.rollback = Some(TargetScope {
+        targets: vec!["*/*/*".parse().unwrap()],
+    });
+    let tier = Some((Tier::AiAgent, tiers.caps(Tier::AiAgent)));
+    let grants = grant(
+        &declared,
+        tier,
+        &loose_policy(),
+        &w("deployment/prod/checkout"),
+    )
+    .unwrap();
+    assert!(!grants.capabilities().contains(&Capability::Rollback));
+    assert_eq!(
+        grants.withheld_by(Capability::Rollback),
+        Some("the ai-agent tier")
+    );
+    assert_eq!(
+        grants
+            .check_scale(&w("deployment/prod/checkout"), 3, 6)
+            .unwrap_err()
+            .0,
+        "scaling deployment/prod/checkout from 3 to 6 is a step of 3; at most 2 up is granted"
+    );
+    // The loose policy opts out of confinement; the ai-agent tier does not let it.
+    assert!(
+        grants
+            .check_target(Capability::Restart, &w("deployment/prod/payments"))
+            .is_err()
+    );
+    // log sets: the tier allows any name ("*"), the policy only "app".
+    assert!(grants.check_log_set("app").is_ok());
+}
+
+#[test]
+fn the_publisher_tier_adds_no_cap_by_default() {
+    let tiers = TierPolicy::embedded_default();
+    let tier = Some((Tier::Publisher, tiers.caps(Tier::Publisher)));
+    let with = grant(
+        &declared(),
+        tier,
+        &loose_policy(),
+        &w("deployment/prod/checkout"),
+    )
+    .unwrap();
+    let without = grant(
+        &declared(),
+        None,
+        &loose_policy(),
+        &w("deployment/prod/checkout"),
+    )
+    .unwrap();
+    assert_eq!(with, without);
 }

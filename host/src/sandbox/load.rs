@@ -7,6 +7,7 @@
 //! with an error naming the import. Nothing it imports is ever stubbed out.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde::Serialize;
 use wasmtime::Engine;
@@ -19,9 +20,9 @@ use super::bindings::blastwall::remediation::{
 use super::limits::RunLimits;
 use super::state::RunState;
 use super::wasi;
-use crate::artifact::{Digest, PluginArtifact, Provenance};
 use crate::manifest::Manifest;
-use crate::policy::Capability;
+use crate::policy::{Capability, Grants};
+use crate::signature::{Digest, PluginArtifact, Provenance};
 
 const PACKAGE: &str = "blastwall:remediation/";
 /// Interfaces of our package every plugin may import.
@@ -56,8 +57,8 @@ pub enum LoadError {
         /// The capability.
         capability: Capability,
     },
-    /// The component imports a declared capability that policy does not grant.
-    #[error("{name}: imports {import}, but policy does not grant the {capability} capability")]
+    /// The component imports a declared capability that a tier or the policy does not grant.
+    #[error("{name}: imports {import}, but {by} does not grant the {capability} capability")]
     NotGranted {
         /// The plugin's name.
         name: String,
@@ -65,6 +66,8 @@ pub enum LoadError {
         import: String,
         /// The capability.
         capability: Capability,
+        /// Which layer withheld it, e.g. `policy` or `the ai-agent tier`.
+        by: String,
     },
     /// The component imports something outside blastwall's interfaces and the restricted WASI.
     #[error("{name}: imports {import}, which plugins may not use ({why})")]
@@ -86,9 +89,12 @@ pub enum LoadError {
     },
 }
 
-/// A compiled, import-checked, linked plugin. Shared by all its runs.
+/// A compiled, import-checked, linked plugin, ready for runs. Cheap to clone:
+/// the linked `InstancePre` is shared with every load of the same component
+/// and capability set.
+#[derive(Clone)]
 pub struct LoadedPlugin {
-    pub(super) pre: PluginPre<RunState>,
+    pub(super) pre: Arc<PluginPre<RunState>>,
     pub(super) limits: RunLimits,
     summary: PluginSummary,
 }
@@ -145,13 +151,14 @@ pub fn imports_of(engine: &Engine, component: &Component) -> Vec<String> {
         .collect()
 }
 
-/// Checks every import against the manifest and the granted capabilities.
+/// Checks every import against the manifest and the grants.
 pub fn check_imports(
     manifest: &Manifest,
     imports: &[String],
-    granted: &BTreeSet<Capability>,
+    grants: &Grants,
 ) -> Result<(), LoadError> {
     let declared = manifest.capabilities.capabilities();
+    let granted = grants.capabilities();
     let name = || manifest.name.clone();
     for import in imports {
         if let Some(rest) = import.strip_prefix(PACKAGE) {
@@ -178,6 +185,10 @@ pub fn check_imports(
                     name: name(),
                     import: import.clone(),
                     capability,
+                    by: grants
+                        .withheld_by(capability)
+                        .unwrap_or("policy")
+                        .to_string(),
                 });
             }
         } else if !wasi::ALLOWED_WASI.iter().any(|p| import.starts_with(p)) {
@@ -222,34 +233,41 @@ pub fn linker(
     Ok(linker)
 }
 
-/// Builds the loaded plugin from a compiled component.
+/// Links `component` with exactly `granted`, checking that every import is satisfied.
 pub fn link(
     engine: &Engine,
-    artifact: &PluginArtifact,
+    name: &str,
     component: &Component,
     granted: &BTreeSet<Capability>,
-    limits: RunLimits,
-) -> Result<LoadedPlugin, LoadError> {
-    let manifest = artifact.manifest();
-    let imports = imports_of(engine, component);
-    check_imports(manifest, &imports, granted)?;
+) -> Result<PluginPre<RunState>, LoadError> {
     let link_error = |e: wasmtime::Error| LoadError::Link {
-        name: manifest.name.clone(),
+        name: name.to_string(),
         reason: format!("{e:#}"),
     };
     let linker = linker(engine, granted).map_err(link_error)?;
     let instance_pre = linker.instantiate_pre(component).map_err(link_error)?;
-    let pre = PluginPre::new(instance_pre).map_err(link_error)?;
-    Ok(LoadedPlugin {
+    PluginPre::new(instance_pre).map_err(link_error)
+}
+
+/// A plugin ready to run: the shared linked component plus this load's identity and limits.
+pub fn loaded(
+    artifact: &PluginArtifact,
+    pre: Arc<PluginPre<RunState>>,
+    granted: BTreeSet<Capability>,
+    imports: Vec<String>,
+    limits: RunLimits,
+) -> LoadedPlugin {
+    let manifest = artifact.manifest();
+    LoadedPlugin {
         pre,
         limits,
         summary: PluginSummary {
             name: manifest.name.clone(),
             version: manifest.version.to_string(),
             digest: artifact.digest(),
-            provenance: artifact.provenance(),
-            linked: granted.clone(),
+            provenance: artifact.provenance().clone(),
+            linked: granted,
             imports,
         },
-    })
+    }
 }

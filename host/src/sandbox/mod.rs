@@ -33,10 +33,10 @@ pub use load::{LoadError, LoadedPlugin, PluginSummary};
 pub use report::{DenialRecord, Effect, Outcome, RunReport};
 pub use wasi::Output;
 
-use crate::artifact::{Digest, PluginArtifact};
 use crate::incident::Incident;
 use crate::policy::{Capability, Grants};
 use crate::provider::Provider;
+use crate::signature::{Digest, PluginArtifact};
 use engine::EpochTicker;
 use journal::Journal;
 use limits::RunLimiter;
@@ -76,14 +76,21 @@ pub struct RunRequest {
     pub provider: Arc<dyn Provider>,
 }
 
-type LoadKey = (Digest, BTreeSet<Capability>);
+/// A compiled component and its import names, cached per digest.
+#[derive(Clone)]
+struct Compiled {
+    component: Component,
+    imports: Arc<Vec<String>>,
+}
+
+type LinkKey = (Digest, BTreeSet<Capability>);
 
 /// The wasm sandbox. One per host process; cheap to share behind an `Arc`.
 pub struct Sandbox {
     engine: Engine,
     ceilings: Ceilings,
-    components: Mutex<HashMap<Digest, Component>>,
-    loaded: Mutex<HashMap<LoadKey, Arc<LoadedPlugin>>>,
+    compiled: Mutex<HashMap<Digest, Compiled>>,
+    linked: Mutex<HashMap<LinkKey, Arc<bindings::PluginPre<RunState>>>>,
     _ticker: EpochTicker,
 }
 
@@ -96,8 +103,8 @@ impl Sandbox {
         Ok(Sandbox {
             engine,
             ceilings: config.ceilings,
-            components: Mutex::default(),
-            loaded: Mutex::default(),
+            compiled: Mutex::default(),
+            linked: Mutex::default(),
             _ticker: ticker,
         })
     }
@@ -107,47 +114,62 @@ impl Sandbox {
         &self.ceilings
     }
 
-    /// Loads `artifact` linked with exactly `granted`: compiles once per digest,
-    /// checks imports ⊆ declared ⊆ granted, and caches the result.
-    pub fn load(
-        &self,
-        artifact: &PluginArtifact,
-        granted: &BTreeSet<Capability>,
-    ) -> Result<Arc<LoadedPlugin>, LoadError> {
-        let key = (artifact.digest(), granted.clone());
-        if let Some(plugin) = self.loaded.lock().expect("cache lock").get(&key) {
-            return Ok(plugin.clone());
-        }
-        let cached = self
-            .components
+    fn compile(&self, artifact: &PluginArtifact) -> Result<Compiled, LoadError> {
+        if let Some(compiled) = self
+            .compiled
             .lock()
             .expect("cache lock")
             .get(&artifact.digest())
-            .cloned();
-        let component = match cached {
-            Some(component) => component,
+        {
+            return Ok(compiled.clone());
+        }
+        let component = load::compile(&self.engine, artifact)?;
+        let imports = Arc::new(load::imports_of(&self.engine, &component));
+        let compiled = Compiled { component, imports };
+        self.compiled
+            .lock()
+            .expect("cache lock")
+            .insert(artifact.digest(), compiled.clone());
+        Ok(compiled)
+    }
+
+    /// Loads `artifact` for runs under `grants`: compiles once per digest, checks
+    /// imports ⊆ declared ⊆ granted on every load, and links once per digest and
+    /// capability set. Limits and identity come from this artifact's manifest.
+    pub fn load(
+        &self,
+        artifact: &PluginArtifact,
+        grants: &Grants,
+    ) -> Result<LoadedPlugin, LoadError> {
+        let compiled = self.compile(artifact)?;
+        load::check_imports(artifact.manifest(), &compiled.imports, grants)?;
+        let granted = grants.capabilities();
+        let key = (artifact.digest(), granted.clone());
+        let cached = self.linked.lock().expect("cache lock").get(&key).cloned();
+        let pre = match cached {
+            Some(pre) => pre,
             None => {
-                let component = load::compile(&self.engine, artifact)?;
-                self.components
+                let pre = Arc::new(load::link(
+                    &self.engine,
+                    &artifact.manifest().name,
+                    &compiled.component,
+                    &granted,
+                )?);
+                self.linked
                     .lock()
                     .expect("cache lock")
-                    .insert(artifact.digest(), component.clone());
-                component
+                    .insert(key, pre.clone());
+                pre
             }
         };
         let limits = self.ceilings.limits_for(&artifact.manifest().limits);
-        let plugin = Arc::new(load::link(
-            &self.engine,
+        Ok(load::loaded(
             artifact,
-            &component,
+            pre,
             granted,
+            compiled.imports.to_vec(),
             limits,
-        )?);
-        self.loaded
-            .lock()
-            .expect("cache lock")
-            .insert(key, plugin.clone());
-        Ok(plugin)
+        ))
     }
 
     /// Runs `plugin` once for `request`, in a fresh store, and reports what happened.

@@ -1,16 +1,19 @@
 //! Plugin artifacts: the bytes of a component together with its manifest.
 //!
-//! The sandbox only loads a [`PluginArtifact`]. Today the only way to build one
-//! is [`PluginArtifact::insecure_unsigned`], whose name says what it is: signed
-//! artifacts, verified before compiling, replace it as the normal path, and
-//! the unsigned constructor stays for local development only.
+//! The sandbox only loads a [`PluginArtifact`], and there are two ways to get
+//! one: [`super::verify`], which checks a signature against the trust store
+//! and is the only way to build a signed artifact (the constructor is private
+//! to the signature module), and [`PluginArtifact::insecure_unsigned`], whose
+//! name says what it is and which only local development uses.
 
 use std::fmt;
 
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+use super::keys::KeyId;
 use crate::manifest::Manifest;
+use crate::policy::Tier;
 
 /// SHA-256 of a component's bytes; names a plugin version in caches and reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36,11 +39,30 @@ impl Serialize for Digest {
 }
 
 /// How the host came to trust an artifact's bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Provenance {
+    /// A trusted key signed exactly these bytes and this manifest.
+    Signed {
+        /// The signing key.
+        key_id: KeyId,
+        /// The signer's name in the trust store.
+        signer: String,
+        /// The key's tier.
+        tier: Tier,
+    },
     /// Nobody vouched for these bytes; allowed only by an explicit development flag.
     InsecureUnsigned,
+}
+
+impl Provenance {
+    /// The signer's tier, if signed.
+    pub fn tier(&self) -> Option<Tier> {
+        match self {
+            Provenance::Signed { tier, .. } => Some(*tier),
+            Provenance::InsecureUnsigned => None,
+        }
+    }
 }
 
 /// A component and its manifest, ready to be loaded by the sandbox.
@@ -53,6 +75,17 @@ pub struct PluginArtifact {
 }
 
 impl PluginArtifact {
+    /// A verified artifact. Only [`super::verify`] may call this.
+    pub(super) fn signed(bytes: Vec<u8>, manifest: Manifest, provenance: Provenance) -> Self {
+        let digest = Digest::of(&bytes);
+        PluginArtifact {
+            bytes,
+            manifest,
+            digest,
+            provenance,
+        }
+    }
+
     /// Wraps bytes nobody signed. Only for local development (`--insecure-unsigned`).
     pub fn insecure_unsigned(bytes: Vec<u8>, manifest: Manifest) -> Self {
         let digest = Digest::of(&bytes);
@@ -80,7 +113,7 @@ impl PluginArtifact {
     }
 
     /// Where trust in the bytes came from.
-    pub fn provenance(&self) -> Provenance {
-        self.provenance
+    pub fn provenance(&self) -> &Provenance {
+        &self.provenance
     }
 }
