@@ -100,7 +100,7 @@ fn live_rotation_frees_real_disk_space() {
     let body = "2026-11-23T03:00:00Z GET /checkout 200\n".repeat(20_000);
     std::fs::write(logs.path().join("app.log"), &body).unwrap();
     let log_set = format!("app={}", logs.path().display());
-    let out = blastwall(&[
+    let mut args = vec![
         "run",
         "rotate-full-disk",
         "--alert",
@@ -109,7 +109,16 @@ fn live_rotation_frees_real_disk_space() {
         "--log-set",
         &log_set,
         "--insecure-unsigned",
-    ]);
+    ];
+    let refused = blastwall(&args);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("--live needs --grants FILE"),
+        "{}",
+        stderr(&refused)
+    );
+    args.extend(["--grants", "examples/local-dry-run/grants.toml"]);
+    let out = blastwall(&args);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report = report(&out);
     assert_eq!(report["mode"], "live");

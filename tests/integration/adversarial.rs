@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use blastwall::manifest::Manifest;
 use blastwall::policy::Policy;
-use blastwall::provider::Provider;
+use blastwall::provider::{Provider, ProviderError, Rotation, WorkloadStatus};
 use blastwall::sandbox::{Ceilings, Outcome, RunReport};
 use blastwall::signature::PluginArtifact;
+use blastwall::workload::Workload;
 use blastwall_tests::{Harness, bundled, guest, guest_files, incident};
 
 use crate::{assert_next_run_succeeds, kind};
@@ -131,6 +132,85 @@ async fn flooding_the_log_is_capped() {
         report.log_dropped_bytes > 500_000,
         "{}",
         report.log_dropped_bytes
+    );
+}
+
+#[tokio::test]
+async fn a_flood_of_empty_log_lines_is_bounded_too() {
+    let h = Harness::new();
+    let report = attack(&h, "flood-empty-log").await;
+    // Host calls cost the guest little fuel, so the deadline may come first; either way the run ends.
+    assert!(
+        matches!(report.outcome, Outcome::FuelExhausted | Outcome::Timeout),
+        "{:?}",
+        report.outcome
+    );
+    assert!(report.log.len() <= 1024, "{} lines kept", report.log.len());
+    assert!(
+        report.log_lines_dropped > 100_000,
+        "{}",
+        report.log_lines_dropped
+    );
+}
+
+#[tokio::test]
+async fn status_reads_have_a_budget_of_their_own() {
+    let h = Harness::new();
+    let report = attack(&h, "status-spam").await;
+    assert_eq!(
+        report.outcome,
+        Outcome::Completed {
+            summary: "900 status reads denied".into(),
+            actions: 0
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_call_cut_off_by_the_deadline_is_reported_as_a_possible_effect() {
+    /// A provider whose restarts take longer than any plugin's deadline.
+    struct Slow;
+    #[async_trait::async_trait]
+    impl Provider for Slow {
+        fn name(&self) -> &'static str {
+            "slow"
+        }
+        async fn status(&self, _: &Workload) -> Result<WorkloadStatus, ProviderError> {
+            Err(ProviderError::Failed("unused".into()))
+        }
+        async fn set_replicas(&self, _: &Workload, _: u32) -> Result<u32, ProviderError> {
+            Err(ProviderError::Failed("unused".into()))
+        }
+        async fn restart(&self, _: &Workload) -> Result<(), ProviderError> {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(())
+        }
+        async fn rollback(&self, _: &Workload) -> Result<u64, ProviderError> {
+            Err(ProviderError::Failed("unused".into()))
+        }
+        async fn rotate(&self, _: &str) -> Result<Rotation, ProviderError> {
+            Err(ProviderError::Failed("unused".into()))
+        }
+    }
+    let (bytes, text) = guest_files("trivial");
+    let manifest =
+        Manifest::from_toml(&format!("{text}\n[limits]\ntimeout-ms = 200\n"), "trivial").unwrap();
+    let artifact = PluginArtifact::insecure_unsigned(bytes, manifest);
+    let report = Harness::new()
+        .run_with(
+            &artifact,
+            incident("deployment/prod/checkout", &[]),
+            &Policy::as_declared(),
+            Arc::new(Slow),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Timeout);
+    assert_eq!(report.effects.len(), 1, "{:?}", report.calls);
+    assert!(
+        report.effects[0]
+            .result
+            .starts_with("unknown: the run ended while this call was in flight")
     );
 }
 

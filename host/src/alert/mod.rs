@@ -11,8 +11,12 @@ use serde::{Deserialize, Serialize};
 /// Upper bound on one alert's labels plus annotations. Alertmanager has no
 /// limit of its own; a flood of labels must not become a flood of memory.
 const MAX_PAIRS: usize = 256;
-/// Upper bound on one label or annotation value, in bytes.
+/// Upper bound on one label or annotation value, or any other string field, in bytes.
 const MAX_VALUE_LEN: usize = 16 * 1024;
+/// Upper bound on an alert document or webhook payload, checked before parsing.
+pub const MAX_PAYLOAD_BYTES: usize = 4 * 1024 * 1024;
+/// Upper bound on the alerts in one webhook payload (Alertmanager's `max_alerts` is unlimited by default).
+pub const MAX_ALERTS: usize = 1000;
 
 /// Alertmanager's webhook payload: a group of alerts sent together.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,7 +80,7 @@ pub enum AlertError {
     /// The alert has no `alertname` label.
     #[error("alert has no alertname label")]
     NoName,
-    /// The alert is larger than blastwall accepts.
+    /// The alert (or payload) is larger than blastwall accepts.
     #[error("alert is too large: {0}")]
     TooLarge(String),
 }
@@ -117,6 +121,19 @@ impl Alert {
                 key.chars().take(64).collect::<String>()
             )));
         }
+        for (field, value) in [
+            ("status", &self.status),
+            ("startsAt", &self.starts_at),
+            ("endsAt", &self.ends_at),
+            ("generatorURL", &self.generator_url),
+            ("fingerprint", &self.fingerprint),
+        ] {
+            if value.len() > MAX_VALUE_LEN {
+                return Err(AlertError::TooLarge(format!(
+                    "{field} is longer than {MAX_VALUE_LEN} bytes"
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -124,6 +141,12 @@ impl Alert {
 /// Reads one alert from JSON: either a bare alert object or a webhook payload,
 /// from which the alert at `index` is taken.
 pub fn parse_one(json: &str, index: usize) -> Result<Alert, AlertError> {
+    if json.len() > MAX_PAYLOAD_BYTES {
+        return Err(AlertError::TooLarge(format!(
+            "{} bytes, at most {MAX_PAYLOAD_BYTES} accepted",
+            json.len()
+        )));
+    }
     let value: serde_json::Value =
         serde_json::from_str(json).map_err(|e| AlertError::Json(e.to_string()))?;
     let alert = if value.get("alerts").is_some() {
@@ -133,6 +156,11 @@ pub fn parse_one(json: &str, index: usize) -> Result<Alert, AlertError> {
             return Err(AlertError::Version(payload.version));
         }
         let count = payload.alerts.len();
+        if count > MAX_ALERTS {
+            return Err(AlertError::TooLarge(format!(
+                "{count} alerts in one payload, at most {MAX_ALERTS}"
+            )));
+        }
         payload
             .alerts
             .into_iter()
@@ -195,6 +223,20 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "alert has no alertname label"
+        );
+        let long_fingerprint = PAYLOAD.replace("a1b2c3", &"f".repeat(20_000));
+        assert!(
+            parse_one(&long_fingerprint, 0)
+                .unwrap_err()
+                .to_string()
+                .contains("fingerprint is longer")
+        );
+        let enormous = " ".repeat(MAX_PAYLOAD_BYTES + 1);
+        assert!(
+            parse_one(&enormous, 0)
+                .unwrap_err()
+                .to_string()
+                .starts_with("alert is too large")
         );
         let huge = PAYLOAD.replace("checkout was OOM killed", &"x".repeat(20_000));
         assert!(

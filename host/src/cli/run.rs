@@ -38,8 +38,8 @@ pub struct RunArgs {
     /// The plugin's manifest (TOML). Required for a .wasm file; bundled plugins carry theirs.
     #[arg(long)]
     pub manifest: Option<PathBuf>,
-    /// Grant policy (TOML). Without it, the plugin gets what its manifest declares,
-    /// confined to the incident's target.
+    /// Grant policy (TOML). Without it (dry runs only), the plugin gets what its
+    /// manifest declares, confined to the incident's target.
     #[arg(long)]
     pub grants: Option<PathBuf>,
     /// Apply effects for real (log files; workloads need a live provider). Default: dry run.
@@ -201,6 +201,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let policy = match &args.grants {
         Some(path) => Policy::load(path)?,
+        // A manifest is the plugin's own claim; live effects need the operator's word too.
+        None if args.live => bail!(
+            "--live needs --grants FILE: an operator's grant policy, not only the plugin's manifest"
+        ),
         None => Policy::as_declared(),
     };
     let incident = build_incident(&args, !args.live)?;

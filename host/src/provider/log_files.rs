@@ -7,22 +7,29 @@
 //! directories inside the root are never rotated, and an archive name that is
 //! not a regular file stops the rotation rather than being overwritten.
 //!
+//! Each live file is opened once, without following a symlink, and must be a
+//! regular file with a single link (a hard link would let a file outside the
+//! root be truncated through it); the copy and the truncation use that same
+//! handle, so swapping names mid-rotation cannot redirect either.
+//!
 //! Rotation is copy-then-truncate (like logrotate's `copytruncate`), so
 //! writers holding the file open keep working without a signal. The archive is
-//! written to a temporary name, synced, then renamed into place before the
+//! written to a fresh temporary file (created exclusively, never through a
+//! symlink), synced, renamed into place and the directory synced before the
 //! original is truncated: a crash at any point loses no log line already
 //! written (at worst a line appears in both the archive and the live file).
 //! Lines appended between the copy and the truncate are lost, the same window
-//! logrotate's `copytruncate` has.
+//! logrotate's `copytruncate` has. Rotations of one log set never overlap.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt};
 use cap_std::ambient_authority;
-use cap_std::fs::{Dir, OpenOptions};
+use cap_std::fs::{Dir, File, MetadataExt, OpenOptions};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
@@ -66,16 +73,31 @@ fn default_min_bytes() -> u64 {
     1
 }
 
+/// A configured log set and the lock that keeps its rotations from overlapping.
+struct LogSet {
+    config: LogSetConfig,
+    rotating: Mutex<()>,
+}
+
 /// Rotates configured log sets on local disk.
 pub struct LogFiles {
-    sets: BTreeMap<String, Arc<LogSetConfig>>,
+    sets: BTreeMap<String, Arc<LogSet>>,
 }
 
 impl LogFiles {
     /// A provider for the given named log sets.
     pub fn new(sets: BTreeMap<String, LogSetConfig>) -> Self {
         LogFiles {
-            sets: sets.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
+            sets: sets
+                .into_iter()
+                .map(|(name, config)| {
+                    let set = LogSet {
+                        config,
+                        rotating: Mutex::new(()),
+                    };
+                    (name, Arc::new(set))
+                })
+                .collect(),
         }
     }
 }
@@ -101,9 +123,38 @@ fn regular_file_size(dir: &Dir, name: &str) -> Result<Option<u64>, ProviderError
     }
 }
 
-/// Rotates one file; returns the bytes freed: the truncated file plus any deleted
-/// archive, less the new archive's size.
-fn rotate_file(dir: &Dir, name: &str, size: u64, keep: u32) -> Result<u64, ProviderError> {
+/// Opens a live log file for reading and writing without following a symlink,
+/// and checks the handle: a regular file with one link. `None` if it vanished
+/// or is not something we rotate.
+fn open_live(dir: &Dir, name: &str) -> Result<Option<(File, u64)>, ProviderError> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).follow(FollowSymlinks::No);
+    let file = match dir.open_with(name, &options) {
+        Ok(file) => file,
+        // Gone since listing, or swapped for a symlink (ELOOP): not ours to rotate.
+        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(ELOOP) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(failed(format!("cannot open {name}"), e)),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| failed(format!("cannot inspect {name}"), e))?;
+    if !meta.is_file() || meta.nlink() != 1 {
+        return Ok(None);
+    }
+    Ok(Some((file, meta.len())))
+}
+
+/// Rotates one open file; returns the bytes freed: the truncated file plus any
+/// deleted archive, less the new archive's size.
+fn rotate_file(
+    dir: &Dir,
+    name: &str,
+    live: &mut File,
+    size: u64,
+    keep: u32,
+) -> Result<u64, ProviderError> {
     let mut deleted = 0u64;
     let mut archived = 0u64;
     if keep > 0 {
@@ -124,45 +175,57 @@ fn rotate_file(dir: &Dir, name: &str, size: u64, keep: u32) -> Result<u64, Provi
                     .map_err(|e| failed(format!("cannot rename {from} to {to}"), e))?;
             }
         }
-        archived = write_archive(dir, name)?;
+        archived = write_archive(dir, name, live)?;
     }
-    let live = dir
-        .open_with(name, OpenOptions::new().write(true))
-        .map_err(|e| failed(format!("cannot open {name} for truncation"), e))?;
     live.set_len(0)
         .map_err(|e| failed(format!("cannot truncate {name}"), e))?;
     Ok((deleted + size).saturating_sub(archived))
 }
 
-/// Compresses `name` into `name.1.gz` through a synced temporary file; returns the archive's size.
-fn write_archive(dir: &Dir, name: &str) -> Result<u64, ProviderError> {
+/// Compresses `live` into `name.1.gz` through a fresh, synced temporary file;
+/// returns the archive's size. The temporary file is removed on any failure
+/// (a disk-full rotation must not leave a half-written archive behind).
+fn write_archive(dir: &Dir, name: &str, live: &mut File) -> Result<u64, ProviderError> {
     let first = archive_name(name, 1);
     let temporary = format!("{first}.tmp");
-    let mut source = dir
-        .open(name)
-        .map_err(|e| failed(format!("cannot open {name}"), e))?;
+    // A leftover from a crash, or something planted: remove the name itself (a
+    // symlink is removed, not followed), then create exclusively.
+    match dir.remove_file(&temporary) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(failed(format!("cannot remove stale {temporary}"), e)),
+    }
     let archive = dir
-        .create(&temporary)
+        .open_with(&temporary, OpenOptions::new().write(true).create_new(true))
         .map_err(|e| failed(format!("cannot create {temporary}"), e))?;
-    let mut encoder = GzEncoder::new(archive, Compression::default());
-    io::copy(&mut source, &mut encoder)
-        .map_err(|e| failed(format!("cannot compress {name}"), e))?;
-    let mut archive = encoder
-        .finish()
-        .map_err(|e| failed(format!("cannot compress {name}"), e))?;
-    archive
-        .flush()
-        .map_err(|e| failed(format!("cannot write {temporary}"), e))?;
-    archive
-        .sync_all()
-        .map_err(|e| failed(format!("cannot sync {temporary}"), e))?;
-    let size = archive
-        .metadata()
-        .map_err(|e| failed(format!("cannot inspect {temporary}"), e))?
-        .len();
-    dir.rename(&temporary, dir, &first)
-        .map_err(|e| failed(format!("cannot rename {temporary} to {first}"), e))?;
-    Ok(size)
+    let result = (|| {
+        let mut encoder = GzEncoder::new(archive, Compression::default());
+        io::copy(live, &mut encoder).map_err(|e| failed(format!("cannot compress {name}"), e))?;
+        let mut archive = encoder
+            .finish()
+            .map_err(|e| failed(format!("cannot compress {name}"), e))?;
+        archive
+            .flush()
+            .map_err(|e| failed(format!("cannot write {temporary}"), e))?;
+        archive
+            .sync_all()
+            .map_err(|e| failed(format!("cannot sync {temporary}"), e))?;
+        let size = archive
+            .metadata()
+            .map_err(|e| failed(format!("cannot inspect {temporary}"), e))?
+            .len();
+        dir.rename(&temporary, dir, &first)
+            .map_err(|e| failed(format!("cannot rename {temporary} to {first}"), e))?;
+        // Make the rename durable before the live file is truncated.
+        dir.open(".")
+            .and_then(|d| d.sync_all())
+            .map_err(|e| failed("cannot sync the log directory", e))?;
+        Ok(size)
+    })();
+    if result.is_err() {
+        let _ = dir.remove_file(&temporary);
+    }
+    result
 }
 
 fn rotate_set(set: &LogSetConfig) -> Result<Rotation, ProviderError> {
@@ -191,13 +254,13 @@ fn rotate_set(set: &LogSetConfig) -> Result<Rotation, ProviderError> {
     candidates.sort();
     let mut rotation = Rotation::default();
     for name in candidates {
-        let Some(size) = regular_file_size(&dir, &name)? else {
-            continue; // removed since listing
+        let Some((mut live, size)) = open_live(&dir, &name)? else {
+            continue; // removed, replaced or hard-linked since listing
         };
         if size < set.min_bytes.max(1) {
             continue;
         }
-        let freed = rotate_file(&dir, &name, size, set.keep).map_err(|e| {
+        let freed = rotate_file(&dir, &name, &mut live, size, set.keep).map_err(|e| {
             ProviderError::Failed(format!(
                 "{e} (after rotating {} files, {} bytes freed)",
                 rotation.files_rotated, rotation.bytes_freed
@@ -208,6 +271,10 @@ fn rotate_set(set: &LogSetConfig) -> Result<Rotation, ProviderError> {
     }
     Ok(rotation)
 }
+
+/// Linux's "too many levels of symbolic links", returned when a no-follow open
+/// meets a symlink (`io::ErrorKind::FilesystemLoop` is not yet stable).
+const ELOOP: i32 = 40;
 
 fn not_workloads() -> ProviderError {
     ProviderError::Failed("the log-files provider manages log sets, not workloads".into())
@@ -241,9 +308,18 @@ impl Provider for LogFiles {
                 "log set {log_set:?} is not configured on this host"
             ))
         })?;
-        tokio::task::spawn_blocking(move || rotate_set(&set))
-            .await
-            .map_err(|e| ProviderError::Failed(format!("log rotation task failed: {e}")))?
+        // Once started, a rotation runs to completion even if the run that asked
+        // for it is cut off: stopping halfway helps nobody. The lock keeps a
+        // retry from overlapping it.
+        tokio::task::spawn_blocking(move || {
+            let _rotating = set
+                .rotating
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            rotate_set(&set.config)
+        })
+        .await
+        .map_err(|e| ProviderError::Failed(format!("log rotation task failed: {e}")))?
     }
 }
 

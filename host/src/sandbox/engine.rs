@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::limits::Ceilings;
+use super::limits::{Ceilings, MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES};
 
 /// How often the epoch advances; deadlines are rounded up to whole ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -26,12 +26,18 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 pub fn build(ceilings: &Ceilings, concurrent_runs: u32) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     let runs = concurrent_runs.max(1);
-    // A Rust wasm32-wasip2 component instantiates a few core modules (the
-    // program plus adapter shims); these multipliers leave ample room.
+    // Per-component maxima, and totals of `runs` times those maxima: however a
+    // component is built, `runs` of them always fit, and none can take the
+    // slots of another run.
+    let (instances, memories, tables) =
+        (MAX_INSTANCES as u32, MAX_MEMORIES as u32, MAX_TABLES as u32);
     pool.total_component_instances(runs)
-        .total_core_instances(runs * 8)
-        .total_memories(runs * 2)
-        .total_tables(runs * 8)
+        .total_core_instances(runs * instances)
+        .total_memories(runs * memories)
+        .total_tables(runs * tables)
+        .max_core_instances_per_component(instances)
+        .max_memories_per_component(memories)
+        .max_tables_per_component(tables)
         .total_stacks(runs)
         .max_memory_size(ceilings.max_memory_mib as usize * 1024 * 1024)
         .table_elements(ceilings.max_table_elements as usize);

@@ -20,6 +20,9 @@ pub enum CallResult {
     Invalid(String),
     /// The provider failed.
     Failed(String),
+    /// The run ended (deadline) while the call was in flight: the effect may or
+    /// may not have happened, and operators must treat it as possibly applied.
+    Unknown(String),
 }
 
 impl CallResult {
@@ -61,10 +64,15 @@ pub struct LogLine {
 
 /// Longest log line kept, in bytes.
 pub const MAX_LINE: usize = 1024;
+/// What one log line costs against the log cap beyond its text, so that a
+/// flood of empty lines is bounded like a flood of long ones.
+const LINE_OVERHEAD: usize = 64;
 /// Longest target or argument text kept in a call record, in bytes.
 const MAX_FIELD: usize = 300;
-/// Most call records kept; later calls are counted, not stored (status reads are not budgeted).
+/// Most call records kept; later calls are counted, not stored.
 const MAX_CALLS: usize = 1000;
+/// Most `context.status` reads per run.
+pub const MAX_READS: u32 = 100;
 
 fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
@@ -85,6 +93,8 @@ pub struct Journal {
     log: Vec<LogLine>,
     log_bytes: usize,
     log_dropped: u64,
+    log_lines_dropped: u64,
+    reads: u32,
     actions: u32,
     max_actions: u32,
     max_log_bytes: usize,
@@ -99,6 +109,8 @@ impl Journal {
             log: Vec::new(),
             log_bytes: 0,
             log_dropped: 0,
+            log_lines_dropped: 0,
+            reads: 0,
             actions: 0,
             max_actions,
             max_log_bytes,
@@ -117,38 +129,71 @@ impl Journal {
         Ok(())
     }
 
-    /// Records a call and its result.
-    pub fn record<T>(
+    /// Counts one read (`context.status`). Reads reach the provider (a live API)
+    /// and cost the guest almost no fuel, so they have a budget of their own;
+    /// past it, reads are denied (a value, not a trap).
+    pub fn spend_read(&mut self) -> Result<(), String> {
+        if self.reads >= MAX_READS {
+            return Err(format!(
+                "read budget exhausted: at most {MAX_READS} status reads per run"
+            ));
+        }
+        self.reads += 1;
+        Ok(())
+    }
+
+    /// Records the start of a call, before anything reaches a provider, so a
+    /// call cut off by the deadline is still in the report (as `unknown`).
+    /// Returns the record's index, or `None` past the record cap.
+    pub fn begin(
         &mut self,
         function: &'static str,
         target: &str,
         arguments: String,
         mutating: bool,
-        result: &Result<T, WitError>,
-        describe: impl FnOnce(&T) -> String,
-    ) {
+    ) -> Option<usize> {
         if self.calls.len() >= MAX_CALLS {
             self.calls_dropped += 1;
-            return;
+            return None;
         }
         self.calls.push(CallRecord {
             function,
             target: truncate(target, MAX_FIELD),
             arguments: truncate(&arguments, MAX_FIELD),
             mutating,
-            result: CallResult::from_result(result, describe),
+            result: CallResult::Unknown(
+                "the run ended while this call was in flight; its effect may have happened".into(),
+            ),
         });
+        Some(self.calls.len() - 1)
     }
 
-    /// Appends a log line, unless the log is full.
+    /// Records how a call begun with [`Journal::begin`] ended.
+    pub fn complete<T>(
+        &mut self,
+        call: Option<usize>,
+        result: &Result<T, WitError>,
+        describe: impl FnOnce(&T) -> String,
+    ) {
+        if let Some(record) = call.and_then(|index| self.calls.get_mut(index)) {
+            record.result = CallResult::from_result(result, describe);
+        }
+    }
+
+    /// Appends a log line, unless the log is full. Every line costs its length
+    /// plus a fixed overhead, so the number of lines is bounded too.
     pub fn log(&mut self, level: &'static str, message: &str) {
-        let message = truncate(message, MAX_LINE);
-        if self.log_bytes + message.len() > self.max_log_bytes {
+        let cost = message.len().min(MAX_LINE) + LINE_OVERHEAD;
+        if self.log_bytes + cost > self.max_log_bytes {
             self.log_dropped += message.len() as u64;
+            self.log_lines_dropped += 1;
             return;
         }
-        self.log_bytes += message.len();
-        self.log.push(LogLine { level, message });
+        self.log_bytes += cost;
+        self.log.push(LogLine {
+            level,
+            message: truncate(message, MAX_LINE),
+        });
     }
 
     /// The calls, log lines and counters, for the report.
@@ -158,6 +203,7 @@ impl Journal {
             calls_dropped: self.calls_dropped,
             log: self.log,
             log_dropped_bytes: self.log_dropped,
+            log_lines_dropped: self.log_lines_dropped,
             actions: self.actions,
         }
     }
@@ -174,6 +220,8 @@ pub struct JournalSummary {
     pub log: Vec<LogLine>,
     /// Log bytes dropped past the cap.
     pub log_dropped_bytes: u64,
+    /// Log lines dropped past the cap.
+    pub log_lines_dropped: u64,
     /// Mutating calls attempted.
     pub actions: u32,
 }
@@ -192,12 +240,23 @@ mod tests {
 
     #[test]
     fn log_is_capped_and_lines_truncated() {
-        let mut j = Journal::new(0, 1040);
+        let mut j = Journal::new(0, 1100);
         j.log("info", &"é".repeat(1000));
         j.log("info", "this no longer fits in the log");
         let s = j.finish();
         assert_eq!(s.log.len(), 1);
         assert!(s.log[0].message.len() <= MAX_LINE + '…'.len_utf8());
         assert_eq!(s.log_dropped_bytes, 30);
+    }
+
+    #[test]
+    fn a_flood_of_empty_lines_is_bounded() {
+        let mut j = Journal::new(0, 64 * 1024);
+        for _ in 0..1_000_000 {
+            j.log("info", "");
+        }
+        let s = j.finish();
+        assert_eq!(s.log.len(), 1024);
+        assert_eq!(s.log_lines_dropped, 1_000_000 - 1024);
     }
 }

@@ -143,15 +143,28 @@ pub struct ActionBudgetExceeded {
     pub budget: u32,
 }
 
+/// Most instances, memories and tables one run may create. A Rust wasm32-wasip2
+/// component needs a handful of each (the program plus adapter shims); a
+/// component built to exhaust the instance pool is stopped here.
+pub const MAX_INSTANCES: usize = 16;
+/// See [`MAX_INSTANCES`].
+pub const MAX_MEMORIES: usize = 4;
+/// See [`MAX_INSTANCES`].
+pub const MAX_TABLES: usize = 16;
+
 /// Enforces a run's memory and table limits and remembers the peak memory.
 ///
-/// Exceeding a limit traps (rather than failing `memory.grow`) so the run ends
-/// with a `memory-limit` outcome instead of a guest-side abort that would look
-/// like an ordinary bug.
+/// The memory limit is for the whole run: the sum over every linear memory of
+/// every core instance in the component, not per memory. Exceeding a limit
+/// traps (rather than failing `memory.grow`) so the run ends with a
+/// `memory-limit` outcome instead of a guest-side abort that would look like an
+/// ordinary bug.
 #[derive(Debug)]
 pub struct RunLimiter {
     memory_limit: usize,
     table_limit: usize,
+    memory_total: usize,
+    table_total: usize,
     peak_memory: usize,
 }
 
@@ -161,6 +174,8 @@ impl RunLimiter {
         RunLimiter {
             memory_limit: limits.memory_bytes,
             table_limit: limits.table_elements,
+            memory_total: 0,
+            table_total: 0,
             peak_memory: 0,
         }
     }
@@ -174,35 +189,57 @@ impl RunLimiter {
 impl wasmtime::ResourceLimiter for RunLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_limit {
+        let total = self
+            .memory_total
+            .saturating_sub(current)
+            .saturating_add(desired);
+        if total > self.memory_limit {
             return Err(MemoryLimitExceeded {
-                desired,
+                desired: total,
                 limit: self.memory_limit,
             }
             .into());
         }
-        self.peak_memory = self.peak_memory.max(desired);
+        self.memory_total = total;
+        self.peak_memory = self.peak_memory.max(total);
         Ok(true)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.table_limit {
+        let total = self
+            .table_total
+            .saturating_sub(current)
+            .saturating_add(desired);
+        if total > self.table_limit {
             return Err(TableLimitExceeded {
-                desired,
+                desired: total,
                 limit: self.table_limit,
             }
             .into());
         }
+        self.table_total = total;
         Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 }
 

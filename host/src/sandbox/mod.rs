@@ -245,6 +245,7 @@ impl Sandbox {
             limits,
             log: journal.log,
             log_dropped_bytes: journal.log_dropped_bytes,
+            log_lines_dropped: journal.log_lines_dropped,
             output: output.snapshot(),
         }
     }

@@ -168,6 +168,8 @@ pub struct RunReport {
     pub log: Vec<LogLine>,
     /// Log bytes dropped past the cap.
     pub log_dropped_bytes: u64,
+    /// Log lines dropped past the cap.
+    pub log_lines_dropped: u64,
     /// Captured stdout and stderr.
     pub output: Output,
 }
@@ -186,6 +188,15 @@ pub fn effects_and_denials(
                 target: call.target.clone(),
                 arguments: call.arguments.clone(),
                 result: result.clone(),
+                applied,
+            }),
+            // A call cut off mid-flight is reported as a possible effect: an operator
+            // must assume it happened.
+            CallResult::Unknown(why) if call.mutating => effects.push(Effect {
+                function: call.function,
+                target: call.target.clone(),
+                arguments: call.arguments.clone(),
+                result: format!("unknown: {why}"),
                 applied,
             }),
             CallResult::Denied(reason) => denials.push(DenialRecord {

@@ -65,7 +65,9 @@ pub fn context(output: &CapturedOutput) -> WasiCtx {
         .stderr(output.stream(Channel::Stderr))
         .allow_tcp(false)
         .allow_udp(false)
-        .allow_ip_name_lookup(false);
+        .allow_ip_name_lookup(false)
+        // One `get-random-bytes` call allocates this much on the host at most.
+        .max_random_size(64 * 1024);
     builder.build()
 }
 

@@ -50,8 +50,7 @@ fn fixture(tier: Tier) -> Fixture {
 
 fn reason(bytes: &[u8], trust: &TrustStore) -> String {
     verify(bytes, trust)
-        .err()
-        .expect("verification must fail")
+        .expect_err("verification must fail")
         .to_string()
 }
 

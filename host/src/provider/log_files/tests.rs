@@ -138,3 +138,63 @@ async fn keep_zero_truncates_and_unknown_sets_are_not_found() {
         "{missing}"
     );
 }
+
+#[tokio::test]
+async fn a_planted_temporary_symlink_is_replaced_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.log"), "app line\n").unwrap();
+    std::fs::write(dir.path().join("db.log.keep"), "db data").unwrap();
+    symlink(
+        dir.path().join("db.log.keep"),
+        dir.path().join("app.log.1.gz.tmp"),
+    )
+    .unwrap();
+    set(dir.path(), 2).rotate("app").await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("db.log.keep")).unwrap(),
+        "db data"
+    );
+    assert!(!dir.path().join("app.log.1.gz").is_symlink());
+    assert!(!dir.path().join("app.log.1.gz.tmp").exists());
+}
+
+#[tokio::test]
+async fn hard_linked_files_are_never_truncated() {
+    let outside = tempfile::tempdir().unwrap();
+    let precious = outside.path().join("precious.log");
+    std::fs::write(&precious, "do not truncate me\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    if std::fs::hard_link(&precious, dir.path().join("linked.log")).is_err() {
+        // Two temporary directories on different filesystems: link in one place instead.
+        std::fs::write(dir.path().join("a.log"), "x\n").unwrap();
+        std::fs::hard_link(dir.path().join("a.log"), dir.path().join("b.log")).unwrap();
+        let rotation = set(dir.path(), 1).rotate("app").await.unwrap();
+        assert_eq!(rotation.files_rotated, 0);
+        return;
+    }
+    let rotation = set(dir.path(), 1).rotate("app").await.unwrap();
+    assert_eq!(rotation.files_rotated, 0);
+    assert_eq!(
+        std::fs::read_to_string(&precious).unwrap(),
+        "do not truncate me\n"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_rotations_of_one_set_do_not_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.log"), lines(50_000)).unwrap();
+    let provider = std::sync::Arc::new(set(dir.path(), 3));
+    let (a, b) = tokio::join!(provider.rotate("app"), provider.rotate("app"));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        a.files_rotated + b.files_rotated,
+        1,
+        "the second rotation saw an empty file"
+    );
+    let mut restored = String::new();
+    GzDecoder::new(std::fs::File::open(dir.path().join("app.log.1.gz")).unwrap())
+        .read_to_string(&mut restored)
+        .unwrap();
+    assert_eq!(restored, lines(50_000));
+}

@@ -23,7 +23,11 @@ impl Host for RunState {
         &mut self,
         target: Workload,
     ) -> wasmtime::Result<Result<WorkloadStatus, WitError>> {
+        let call = self
+            .journal
+            .begin("context.status", &describe(&target), String::new(), false);
         let result = async {
+            self.journal.spend_read().map_err(WitError::Denied)?;
             let workload = validated(&target)?;
             self.grants
                 .may_observe(&workload)
@@ -31,19 +35,12 @@ impl Host for RunState {
             Ok(self.provider.status(&workload).await?)
         }
         .await;
-        self.journal.record(
-            "context.status",
-            &describe(&target),
-            String::new(),
-            false,
-            &result,
-            |s| {
-                format!(
-                    "replicas={} ready={} revision={}",
-                    s.replicas, s.ready_replicas, s.revision
-                )
-            },
-        );
+        self.journal.complete(call, &result, |s| {
+            format!(
+                "replicas={} ready={} revision={}",
+                s.replicas, s.ready_replicas, s.revision
+            )
+        });
         Ok(result.map(Into::into))
     }
 }

@@ -8,6 +8,9 @@ use super::RunState;
 impl Host for RunState {
     async fn rotate(&mut self, log_set: String) -> wasmtime::Result<Result<Rotation, WitError>> {
         self.journal.spend_action()?;
+        let call = self
+            .journal
+            .begin("log-rotation.rotate", &log_set, String::new(), true);
         let result = async {
             self.grants
                 .check_log_set(&log_set)
@@ -15,19 +18,12 @@ impl Host for RunState {
             Ok(self.provider.rotate(&log_set).await?)
         }
         .await;
-        self.journal.record(
-            "log-rotation.rotate",
-            &log_set,
-            String::new(),
-            true,
-            &result,
-            |r| {
-                format!(
-                    "{} files rotated, {} bytes freed",
-                    r.files_rotated, r.bytes_freed
-                )
-            },
-        );
+        self.journal.complete(call, &result, |r| {
+            format!(
+                "{} files rotated, {} bytes freed",
+                r.files_rotated, r.bytes_freed
+            )
+        });
         Ok(result.map(Into::into))
     }
 }

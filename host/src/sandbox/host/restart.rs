@@ -9,6 +9,9 @@ use crate::policy::Capability;
 impl Host for RunState {
     async fn restart(&mut self, target: Workload) -> wasmtime::Result<Result<(), WitError>> {
         self.journal.spend_action()?;
+        let call = self
+            .journal
+            .begin("restart.restart", &describe(&target), String::new(), true);
         let result = async {
             let workload = validated(&target)?;
             self.grants
@@ -17,14 +20,8 @@ impl Host for RunState {
             Ok(self.provider.restart(&workload).await?)
         }
         .await;
-        self.journal.record(
-            "restart.restart",
-            &describe(&target),
-            String::new(),
-            true,
-            &result,
-            |()| "restarted".into(),
-        );
+        self.journal
+            .complete(call, &result, |()| "restarted".into());
         Ok(result)
     }
 }

@@ -9,6 +9,9 @@ use crate::policy::Capability;
 impl Host for RunState {
     async fn rollback(&mut self, target: Workload) -> wasmtime::Result<Result<u64, WitError>> {
         self.journal.spend_action()?;
+        let call = self
+            .journal
+            .begin("rollback.rollback", &describe(&target), String::new(), true);
         let result = async {
             let workload = validated(&target)?;
             self.grants
@@ -17,14 +20,8 @@ impl Host for RunState {
             Ok(self.provider.rollback(&workload).await?)
         }
         .await;
-        self.journal.record(
-            "rollback.rollback",
-            &describe(&target),
-            String::new(),
-            true,
-            &result,
-            |rev| format!("revision {rev} now live"),
-        );
+        self.journal
+            .complete(call, &result, |rev| format!("revision {rev} now live"));
         Ok(result)
     }
 }

@@ -12,6 +12,12 @@ impl Host for RunState {
         replicas: u32,
     ) -> wasmtime::Result<Result<u32, WitError>> {
         self.journal.spend_action()?;
+        let call = self.journal.begin(
+            "scale.set-replicas",
+            &describe(&target),
+            format!("replicas={replicas}"),
+            true,
+        );
         let result = async {
             let workload = validated(&target)?;
             self.grants
@@ -25,14 +31,8 @@ impl Host for RunState {
             Ok(self.provider.set_replicas(&workload, replicas).await?)
         }
         .await;
-        self.journal.record(
-            "scale.set-replicas",
-            &describe(&target),
-            format!("replicas={replicas}"),
-            true,
-            &result,
-            |now| format!("replicas now {now}"),
-        );
+        self.journal
+            .complete(call, &result, |now| format!("replicas now {now}"));
         Ok(result)
     }
 }

@@ -56,6 +56,18 @@ impl Plugin for Adversary {
                 }
                 Ok(Report::new("flooded the log", 0))
             }
+            "flood-empty-log" => loop {
+                log::info("");
+            },
+            "status-spam" => {
+                let mut denied = 0u32;
+                for _ in 0..1_000 {
+                    if let Err(Error::Denied(_)) = blastwall_sdk::status(&target) {
+                        denied += 1;
+                    }
+                }
+                Ok(Report::new(format!("{denied} status reads denied"), 0))
+            }
             "panic" => panic!("adversary panicked on purpose"),
             "exit" => std::process::exit(3),
             "spam-denied" => {
