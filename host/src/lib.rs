@@ -30,6 +30,7 @@ pub mod manifest;
 pub mod policy;
 pub mod provider;
 pub mod remediation;
+pub mod review;
 pub mod sandbox;
 pub mod signature;
 pub mod wildcard;

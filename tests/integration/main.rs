@@ -6,6 +6,7 @@
 mod adversarial;
 mod loading;
 mod plugins;
+mod signing;
 
 use blastwall::sandbox::{Outcome, RunReport};
 use blastwall_tests::{Harness, bundled, incident};

@@ -1,5 +1,8 @@
 //! The command line: argument definitions and one module per command.
 
+mod keys;
+mod plugin;
+mod review;
 mod run;
 
 use std::process::ExitCode;
@@ -21,13 +24,33 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one plugin on one alert and print the JSON run report (dry run unless --live).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// Generate an Ed25519 signing key pair.
+    Keygen(keys::KeygenArgs),
+    /// Manage the trust store: which keys may sign plugins, in which tier.
+    #[command(subcommand)]
+    Trust(keys::TrustCommand),
+    /// Sign and verify plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+    /// Review a plugin's capabilities, imports and escalations since an older version.
+    Review(review::ReviewArgs),
+    /// Print the JSON schema of plugin manifests.
+    ManifestSchema,
 }
 
 /// Runs the parsed command and returns the process exit code.
 pub async fn dispatch(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Run(args) => run::run(args).await,
+        Command::Run(args) => run::run(*args).await,
+        Command::Keygen(args) => keys::keygen(args),
+        Command::Trust(command) => keys::trust(command),
+        Command::Plugin(command) => plugin::plugin(command),
+        Command::Review(args) => review::review(args),
+        Command::ManifestSchema => {
+            println!("{}", crate::manifest::json_schema());
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

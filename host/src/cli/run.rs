@@ -20,13 +20,14 @@ use crate::policy::{Policy, TierPolicy};
 use crate::provider::{DryRunFleet, FleetSpec, LogFiles, LogSetConfig, Provider, Router};
 use crate::remediation::{self, Authority};
 use crate::sandbox::{Outcome, Sandbox, SandboxConfig};
-use crate::signature::PluginArtifact;
+use crate::signature::{self, PluginArtifact, TrustStore};
 use crate::workload::Workload;
 
 /// Arguments of `blastwall run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// A component (.wasm) file, or the name of a bundled example plugin
+    /// A signed plugin (.wasm, with --trust), or with --insecure-unsigned a plain
+    /// component (with --manifest) or a bundled example plugin
     /// (restart-on-oom, scale-on-saturation, rollback-bad-deploy, rotate-full-disk).
     pub plugin: String,
     /// The alert: one alert or an Alertmanager webhook payload, as JSON. `-` reads stdin.
@@ -63,7 +64,11 @@ pub struct RunArgs {
     /// A plugin parameter as KEY=VALUE (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
-    /// Run a plugin nobody signed. For local development only.
+    /// The trust store: the plugin must be signed by a trusted, unrevoked key.
+    #[arg(long)]
+    pub trust: Option<PathBuf>,
+    /// Run a plugin nobody signed (a plain component with --manifest, or a bundled
+    /// example). For local development only; the service never accepts it.
     #[arg(long)]
     pub insecure_unsigned: bool,
 }
@@ -88,12 +93,29 @@ fn read_input(path: &PathBuf) -> anyhow::Result<String> {
 }
 
 fn load_artifact(args: &RunArgs) -> anyhow::Result<PluginArtifact> {
+    if let Some(trust) = &args.trust {
+        if args.insecure_unsigned {
+            bail!("--trust and --insecure-unsigned contradict each other: pick one");
+        }
+        if args.manifest.is_some() {
+            bail!(
+                "a signed plugin carries its manifest; --manifest is only for --insecure-unsigned"
+            );
+        }
+        let store = TrustStore::load(trust)?;
+        let path = PathBuf::from(&args.plugin);
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("cannot read plugin {}", path.display()))?;
+        return signature::verify(&bytes, &store)
+            .map_err(|reason| anyhow::anyhow!("refusing to run {}: {reason}", path.display()));
+    }
     if !args.insecure_unsigned {
         bail!(
-            "refusing to run {}: plugins must be signed, and signature verification is not available in this build; pass --insecure-unsigned for local development",
+            "refusing to run {}: plugins must be signed; pass --trust FILE to verify a signed plugin, or --insecure-unsigned for local development",
             args.plugin
         );
     }
+    eprintln!("{UNSIGNED_WARNING}");
     let path = PathBuf::from(&args.plugin);
     if path.exists() {
         let manifest_path = args.manifest.as_ref().with_context(|| {
@@ -194,7 +216,6 @@ fn provider(
 /// Runs `blastwall run`.
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let artifact = load_artifact(&args)?;
-    eprintln!("{UNSIGNED_WARNING}");
     let config = match &args.config {
         Some(path) => HostConfig::load(path)?,
         None => HostConfig::default(),

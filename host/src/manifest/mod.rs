@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::{CapabilityScopes, ScopeError};
 
 /// A plugin's manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Manifest {
     /// The plugin's name, e.g. `restart-on-oom`: lowercase letters, digits and `-`.
@@ -53,7 +53,7 @@ pub struct Manifest {
 
 /// Limits a manifest asks for. Absent fields take the host's defaults; every
 /// value is capped by the host's ceilings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LimitsSpec {
     /// Wasm fuel (roughly, instructions) for one run, e.g. `50_000_000`.
@@ -171,6 +171,13 @@ impl Manifest {
     }
 }
 
+/// The JSON schema of [`Manifest`], generated from the types (pretty-printed).
+/// Editors use it to complete and check `blastwall.toml` files.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Manifest);
+    serde_json::to_string_pretty(&schema).expect("a schema always serializes")
+}
+
 #[cfg(test)]
 mod tests {
     use rstest::rstest;
@@ -190,6 +197,16 @@ mod tests {
         fuel = 1000
         memory-mib = 8
     "#;
+
+    #[test]
+    fn the_committed_schema_is_current() {
+        let committed = include_str!("../../../schemas/manifest.schema.json");
+        assert_eq!(
+            committed.trim_end(),
+            json_schema(),
+            "schemas/manifest.schema.json is stale: run `cargo run -- manifest-schema > schemas/manifest.schema.json`"
+        );
+    }
 
     #[test]
     fn parses_a_complete_manifest() {

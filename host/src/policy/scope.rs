@@ -58,18 +58,20 @@ impl fmt::Display for Capability {
 }
 
 /// Which workloads a capability may touch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TargetScope {
-    /// Patterns of workloads, e.g. `["deployment/prod/*"]`. At least one.
+    /// Patterns of workloads, `kind/namespace/name` with `*` wildcards, e.g. `["deployment/prod/*"]`. At least one.
+    #[schemars(with = "Vec<String>")]
     pub targets: Vec<TargetPattern>,
 }
 
 /// Where and how far `scale` may move a workload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ScaleScope {
-    /// Patterns of workloads, e.g. `["deployment/prod/*"]`. At least one.
+    /// Patterns of workloads, `kind/namespace/name` with `*` wildcards, e.g. `["deployment/prod/*"]`. At least one.
+    #[schemars(with = "Vec<String>")]
     pub targets: Vec<TargetPattern>,
     /// Never scale below this many replicas, e.g. `2`. Defaults to 1: scaling to zero is an outage.
     #[serde(default = "one")]
@@ -89,7 +91,7 @@ fn one() -> u32 {
 }
 
 /// Which log sets `log-rotation` may rotate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LogRotationScope {
     /// Names of log sets from the host configuration, e.g. `["app", "nginx"]`. At least one.
@@ -97,7 +99,7 @@ pub struct LogRotationScope {
 }
 
 /// A set of capabilities with their scopes: a manifest's declaration or a policy's grant.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CapabilityScopes {
     /// `scale`, if present.

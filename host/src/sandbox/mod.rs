@@ -31,7 +31,7 @@ pub use journal::{CallRecord, CallResult, LogLine};
 pub use limits::{Ceilings, RunLimits};
 pub use load::{LoadError, LoadedPlugin, PluginSummary};
 pub use report::{DenialRecord, Effect, Outcome, RunReport};
-pub use wasi::Output;
+pub use wasi::{ALLOWED_WASI, Output};
 
 use crate::incident::Incident;
 use crate::policy::{Capability, Grants};
