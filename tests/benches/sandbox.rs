@@ -16,9 +16,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use blastwall::policy::{self, Policy};
+use blastwall::policy::{self, Policy, Tier};
 use blastwall::provider::Provider;
-use blastwall::sandbox::{Outcome, RunRequest};
+use blastwall::sandbox::{Outcome, RunRequest, Sandbox, SandboxConfig};
+use blastwall::signature::{self, TrustStore};
 use blastwall_tests::{Harness, guest, guest_files, incident};
 use wasmtime::component::{Component, Linker, ResourceTable, Val};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
@@ -133,14 +134,12 @@ async fn blastwall_runs(runs: usize) -> Vec<Duration> {
     let incident = incident("deployment/prod/checkout", &[]);
     let grants = policy::grant(
         &artifact.manifest().capabilities,
+        None,
         &Policy::as_declared(),
         &incident.target,
     )
     .expect("grant");
-    let plugin = h
-        .sandbox
-        .load(&artifact, &grants.capabilities())
-        .expect("loads");
+    let plugin = h.sandbox.load(&artifact, &grants).expect("loads");
     let provider: Arc<dyn Provider> = h.fleet.clone();
     let mut times = Vec::with_capacity(runs);
     for i in 0..WARMUP + runs {
@@ -181,7 +180,85 @@ fn stats(mut times: Vec<Duration>) -> Stats {
 }
 
 fn us(d: Duration) -> String {
-    format!("{:>8.1} µs", d.as_secs_f64() * 1e6)
+    format!("{:>10.1} µs", d.as_secs_f64() * 1e6)
+}
+
+/// Median and p99 of `f` over `n` calls.
+fn time_n(n: usize, mut f: impl FnMut()) -> Stats {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        f();
+        times.push(started.elapsed());
+    }
+    stats(times)
+}
+
+/// The load path: verify, compile, precompiled reload, cached load.
+fn load_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (key, public, _) = signature::generate_files(dir.path(), "bench").expect("key");
+    let key = signature::read_signing_key(&key).expect("key");
+    let mut trust = TrustStore::default();
+    trust.add(&public, Tier::Publisher, None).expect("trust");
+    let (bytes, manifest) = guest_files("trivial");
+    let signed = signature::sign(&bytes, &manifest, &key).expect("sign");
+    let verify = time_n(2_000, || {
+        black_box(signature::verify(&signed, &trust).expect("verifies"));
+    });
+    let artifact = signature::verify(&signed, &trust).expect("verifies");
+    let target = "deployment/prod/checkout".parse().expect("target");
+    let grants = policy::grant(
+        &artifact.manifest().capabilities,
+        None,
+        &Policy::as_declared(),
+        &target,
+    )
+    .expect("grant");
+    let cache = dir.path().join("cache");
+    let config = || SandboxConfig {
+        concurrent_runs: 4,
+        cache_dir: Some(cache.clone()),
+        ..SandboxConfig::default()
+    };
+    let cold = Sandbox::new(config()).expect("sandbox");
+    let started = Instant::now();
+    cold.load(&artifact, &grants).expect("loads");
+    let compile = started.elapsed();
+    let cached = time_n(2_000, || {
+        black_box(cold.load(&artifact, &grants).expect("loads"));
+    });
+    let mut reloads = Vec::new();
+    for _ in 0..20 {
+        let warm = Sandbox::new(config()).expect("sandbox");
+        let started = Instant::now();
+        warm.load(&artifact, &grants).expect("loads");
+        reloads.push(started.elapsed());
+    }
+    let reload = stats(reloads);
+    println!(
+        "load path for the signed {} KiB trivial plugin",
+        signed.len() / 1024
+    );
+    println!(
+        "{:<44}{}{}",
+        "verify signature (sha256 + ed25519)",
+        us(verify.p50),
+        us(verify.p99)
+    );
+    println!("{:<44}{}", "first load: compile + link", us(compile));
+    println!(
+        "{:<44}{}{}",
+        "new process: precompiled reload + link",
+        us(reload.p50),
+        us(reload.p99)
+    );
+    println!(
+        "{:<44}{}{}",
+        "same process: cached load",
+        us(cached.p50),
+        us(cached.p99)
+    );
 }
 
 fn main() {
@@ -247,4 +324,6 @@ fn main() {
         "goal (p99 < 100 µs and within 3x of bare wasmtime): {}",
         if met { "met" } else { "NOT met" }
     );
+    println!();
+    load_path();
 }

@@ -6,6 +6,7 @@
 mod adversarial;
 mod loading;
 mod plugins;
+mod precompiled;
 mod signing;
 
 use blastwall::sandbox::{Outcome, RunReport};

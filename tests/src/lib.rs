@@ -100,6 +100,7 @@ impl Harness {
             sandbox: Sandbox::new(SandboxConfig {
                 ceilings,
                 concurrent_runs: 8,
+                cache_dir: None,
             })
             .expect("sandbox starts"),
             fleet: Arc::new(DryRunFleet::new(FleetSpec::embedded_default())),

@@ -64,6 +64,10 @@ pub struct RunArgs {
     /// A plugin parameter as KEY=VALUE (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
+    /// Keep compiled plugins in this directory (authenticated, per host) so later
+    /// runs skip compilation.
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
     /// The trust store: the plugin must be signed by a trusted, unrevoked key.
     #[arg(long)]
     pub trust: Option<PathBuf>,
@@ -233,6 +237,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let sandbox = Sandbox::new(SandboxConfig {
         ceilings: config.ceilings.clone().unwrap_or_default(),
         concurrent_runs: 1,
+        cache_dir: args.cache_dir.clone(),
     })?;
     let tiers = TierPolicy::embedded_default();
     let authority = Authority {

@@ -11,6 +11,7 @@
 //! leaks between runs and a failed run leaves the host and later runs intact.
 
 mod bindings;
+mod cache;
 mod engine;
 mod host;
 mod journal;
@@ -21,6 +22,7 @@ mod state;
 mod wasi;
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -50,6 +52,8 @@ pub struct SandboxConfig {
     pub ceilings: Ceilings,
     /// Runs that may be live at once; sizes the instance pool.
     pub concurrent_runs: u32,
+    /// Where to keep authenticated precompiled components; none: compile in memory only.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for SandboxConfig {
@@ -57,6 +61,7 @@ impl Default for SandboxConfig {
         SandboxConfig {
             ceilings: Ceilings::default(),
             concurrent_runs: 32,
+            cache_dir: None,
         }
     }
 }
@@ -65,6 +70,8 @@ impl Default for SandboxConfig {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot start the wasm sandbox: {0}")]
 pub struct SandboxError(String);
+
+pub use cache::CacheStats;
 
 /// One run's inputs.
 pub struct RunRequest {
@@ -91,6 +98,7 @@ pub struct Sandbox {
     ceilings: Ceilings,
     compiled: Mutex<HashMap<Digest, Compiled>>,
     linked: Mutex<HashMap<LinkKey, Arc<bindings::PluginPre<RunState>>>>,
+    precompiled: Option<cache::PrecompiledCache>,
     _ticker: EpochTicker,
 }
 
@@ -100,11 +108,18 @@ impl Sandbox {
         let engine = engine::build(&config.ceilings, config.concurrent_runs)
             .map_err(|e| SandboxError(format!("{e:#}")))?;
         let ticker = EpochTicker::start(&engine).map_err(|e| SandboxError(e.to_string()))?;
+        let precompiled = config
+            .cache_dir
+            .as_deref()
+            .map(|dir| cache::PrecompiledCache::open(dir, &engine))
+            .transpose()
+            .map_err(|e| SandboxError(e.to_string()))?;
         Ok(Sandbox {
             engine,
             ceilings: config.ceilings,
             compiled: Mutex::default(),
             linked: Mutex::default(),
+            precompiled,
             _ticker: ticker,
         })
     }
@@ -112,6 +127,11 @@ impl Sandbox {
     /// The host's limit ceilings.
     pub fn ceilings(&self) -> &Ceilings {
         &self.ceilings
+    }
+
+    /// The precompiled cache's counters, if a cache directory is configured.
+    pub fn cache_stats(&self) -> Option<&CacheStats> {
+        self.precompiled.as_ref().map(|c| c.stats())
     }
 
     fn compile(&self, artifact: &PluginArtifact) -> Result<Compiled, LoadError> {
@@ -123,7 +143,22 @@ impl Sandbox {
         {
             return Ok(compiled.clone());
         }
-        let component = load::compile(&self.engine, artifact)?;
+        // Bytes were verified (or explicitly accepted unsigned) before they got
+        // here; the disk cache is keyed by their digest and authenticated.
+        let cached = self
+            .precompiled
+            .as_ref()
+            .and_then(|cache| cache.load(&self.engine, &artifact.digest()));
+        let component = match cached {
+            Some(component) => component,
+            None => {
+                let component = load::compile(&self.engine, artifact)?;
+                if let Some(cache) = &self.precompiled {
+                    cache.store(&artifact.digest(), &component);
+                }
+                component
+            }
+        };
         let imports = Arc::new(load::imports_of(&self.engine, &component));
         let compiled = Compiled { component, imports };
         self.compiled
