@@ -271,16 +271,6 @@ fn main() {
         .build()
         .expect("runtime");
 
-    let h = Harness::new();
-    let artifact = guest("trivial");
-    let compile_started = Instant::now();
-    let plugin_load = h
-        .sandbox
-        .load(&artifact, &[blastwall::policy::Capability::Restart].into())
-        .map(|_| compile_started.elapsed())
-        .expect("loads");
-    drop(h);
-
     eprintln!("measuring {runs} runs each after {WARMUP} warm-up runs ...");
     let bare = stats(
         runtime
@@ -291,11 +281,6 @@ fn main() {
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     println!(
         "sandbox benchmark: instantiate + remediate with one capability call, fresh store per run"
-    );
-    println!(
-        "compile + link of the {} KiB trivial component: {:.1} ms",
-        artifact.bytes().len() / 1024,
-        plugin_load.as_secs_f64() * 1e3
     );
     println!("{:<16}{:>12}{:>12}{:>12}", "", "p50", "p99", "mean");
     println!(

@@ -64,6 +64,9 @@ pub struct RunArgs {
     /// A plugin parameter as KEY=VALUE (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
+    /// Tier caps (TOML, see host/src/policy/default-tiers.toml). Default: the embedded tiers.
+    #[arg(long)]
+    pub tiers: Option<PathBuf>,
     /// Keep compiled plugins in this directory (authenticated, per host) so later
     /// runs skip compilation.
     #[arg(long)]
@@ -239,7 +242,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         concurrent_runs: 1,
         cache_dir: args.cache_dir.clone(),
     })?;
-    let tiers = TierPolicy::embedded_default();
+    let tiers = match &args.tiers {
+        Some(path) => TierPolicy::load(path)?,
+        None => TierPolicy::embedded_default(),
+    };
     let authority = Authority {
         tiers: &tiers,
         policy: &policy,
