@@ -24,6 +24,7 @@
 #![deny(unsafe_code)]
 
 pub mod alert;
+pub mod audit;
 pub mod bundled;
 pub mod cli;
 pub mod config;
@@ -34,6 +35,7 @@ pub mod provider;
 pub mod remediation;
 pub mod review;
 pub mod sandbox;
+pub mod secret;
 pub mod signature;
 pub mod wildcard;
 pub mod workload;

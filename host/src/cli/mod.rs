@@ -1,5 +1,6 @@
 //! The command line: argument definitions and one module per command.
 
+mod audit;
 mod keys;
 mod plugin;
 mod review;
@@ -37,6 +38,9 @@ pub enum Command {
     Review(review::ReviewArgs),
     /// Print the JSON schema of plugin manifests.
     ManifestSchema,
+    /// Verify, query and export the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -47,6 +51,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Trust(command) => keys::trust(command),
         Command::Plugin(command) => plugin::plugin(command),
         Command::Review(args) => review::review(args),
+        Command::Audit(command) => audit::audit(command).await,
         Command::ManifestSchema => {
             println!("{}", crate::manifest::json_schema());
             Ok(ExitCode::SUCCESS)

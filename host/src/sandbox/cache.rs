@@ -59,29 +59,6 @@ pub struct PrecompiledCache {
     stats: CacheStats,
 }
 
-fn read_or_create_key(dir: &Path) -> std::io::Result<[u8; 32]> {
-    let path = dir.join(KEY_FILE);
-    match fs::read(&path) {
-        Ok(bytes) if bytes.len() == 32 => return Ok(bytes.try_into().expect("checked length")),
-        Ok(_) => {
-            // A damaged key cannot authenticate anything; start over (every entry becomes invalid).
-            fs::remove_file(&path)?;
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)?;
-    file.write_all(&key)?;
-    file.sync_all()?;
-    Ok(key)
-}
-
 impl PrecompiledCache {
     /// Opens (creating if needed, mode 0700) the cache directory for `engine`.
     pub fn open(dir: &Path, engine: &Engine) -> Result<Self, CacheError> {
@@ -94,7 +71,7 @@ impl PrecompiledCache {
             .mode(0o700)
             .create(dir)
             .map_err(error)?;
-        let key = read_or_create_key(dir).map_err(error)?;
+        let key = crate::secret::read_or_create(&dir.join(KEY_FILE)).map_err(error)?;
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         Ok(PrecompiledCache {

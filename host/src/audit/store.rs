@@ -1,0 +1,447 @@
+//! The embedded audit store: one SQLite file, written with group commit.
+//!
+//! Appends from any number of tasks go through one writer task. It takes
+//! everything waiting (up to a batch limit), writes the batch and the new
+//! signed head in one transaction, commits with `synchronous=FULL` in WAL
+//! mode (one fsync for the whole batch), and only then acknowledges each
+//! append. Nothing is acknowledged before it is durable; under load, many
+//! records share one fsync.
+//!
+//! The head (last sequence number and hash) is stored with an HMAC under a
+//! host-local key, so records cannot be appended, removed from the end or
+//! rewritten wholesale without `audit verify` noticing.
+//!
+//! Writes and queries use sqlx (the driver that will also serve PostgreSQL);
+//! full-chain verification reads with rusqlite, see [`AuditLog::verify`].
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use sha2::Sha256;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+use super::chain::{ChainError, GENESIS, Record, RecordRef, Verifier, record_hash};
+
+/// Most records written in one transaction.
+const MAX_BATCH: usize = 4096;
+/// Appends that may wait for the writer before `append` itself waits.
+const QUEUE: usize = 16_384;
+const KEY_FILE: &str = "audit.key";
+
+/// What to append: the writer assigns sequence number, time and hashes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The incident it belongs to, if any.
+    pub incident: Option<String>,
+    /// What it records, e.g. `decision`.
+    pub kind: String,
+    /// The content.
+    pub body: serde_json::Value,
+}
+
+/// Proof that a record is durable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its hash, hex.
+    pub hash: String,
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verified {
+    /// Records checked.
+    pub records: u64,
+    /// The head's hash, hex (empty for an empty store).
+    pub head_hash: String,
+}
+
+/// Why the audit store failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuditError {
+    /// The database or its key could not be used.
+    #[error("audit store {path}: {message}")]
+    Store {
+        /// The database file.
+        path: String,
+        /// What failed.
+        message: String,
+    },
+    /// The writer has stopped (the store was closed or failed).
+    #[error("the audit writer has stopped; nothing more can be recorded")]
+    Closed,
+    /// A batch could not be committed; none of its records were acknowledged.
+    #[error("audit commit failed (nothing acknowledged): {0}")]
+    Commit(String),
+    /// The chain fails verification.
+    #[error("audit chain is not intact: {0}")]
+    Tampered(#[from] ChainError),
+}
+
+type Reply = oneshot::Sender<Result<Receipt, AuditError>>;
+
+/// The audit log. Cheap to clone; all clones share one writer.
+#[derive(Clone)]
+pub struct AuditLog {
+    path: PathBuf,
+    pool: SqlitePool,
+    key: [u8; 32],
+    appends: mpsc::Sender<(Entry, Reply)>,
+}
+
+fn store_error(path: &Path) -> impl Fn(sqlx::Error) -> AuditError + '_ {
+    move |e| AuditError::Store {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn head_mac(key: &[u8; 32], seq: u64, hash: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(b"blastwall audit head v1\0");
+    mac.update(&seq.to_be_bytes());
+    mac.update(hash.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_micros(SystemTime::now()).to_string()
+}
+
+const SCHEMA: [&str; 3] = [
+    "CREATE TABLE IF NOT EXISTS audit (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        incident TEXT,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS audit_incident ON audit (incident, seq)",
+    "CREATE TABLE IF NOT EXISTS audit_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        mac TEXT NOT NULL)",
+];
+
+fn row_to_record(row: &sqlx::sqlite::SqliteRow) -> Record {
+    Record {
+        seq: row.get::<i64, _>(0) as u64,
+        at: row.get(1),
+        incident: row.get(2),
+        kind: row.get(3),
+        body: row.get(4),
+        prev_hash: row.get(5),
+        hash: row.get(6),
+    }
+}
+
+const COLUMNS: &str = "seq, at, incident, kind, body, prev_hash, hash";
+
+impl AuditLog {
+    /// Opens (creating if needed) the audit store `audit.db` in `dir`, with its key.
+    pub async fn open(dir: &Path) -> Result<Self, AuditError> {
+        let path = dir.join("audit.db");
+        let io = |e: std::io::Error| AuditError::Store {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let key = crate::secret::read_or_create(&dir.join(KEY_FILE)).map_err(io)?;
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(store_error(&path))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full);
+        let mut writer = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(store_error(&path))?;
+        for statement in SCHEMA {
+            sqlx::query(statement)
+                .execute(&mut writer)
+                .await
+                .map_err(store_error(&path))?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(store_error(&path))?;
+        let head = read_head(&mut writer, &path).await?;
+        let (appends, queue) = mpsc::channel(QUEUE);
+        tokio::spawn(write_loop(writer, queue, head, key));
+        Ok(AuditLog {
+            path,
+            pool,
+            key,
+            appends,
+        })
+    }
+
+    /// Appends one record; returns once it is durable.
+    pub async fn append(&self, entry: Entry) -> Result<Receipt, AuditError> {
+        let (reply, receipt) = oneshot::channel();
+        self.appends
+            .send((entry, reply))
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        receipt.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Records with `seq > after`, at most `limit`, in order.
+    pub async fn records(&self, after: u64, limit: u32) -> Result<Vec<Record>, AuditError> {
+        let query = format!("SELECT {COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
+        let rows = sqlx::query(&query)
+            .bind(after as i64)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error(&self.path))?;
+        Ok(rows.iter().map(row_to_record).collect())
+    }
+
+    /// Every record of one incident, in order.
+    pub async fn incident(&self, id: &str) -> Result<Vec<Record>, AuditError> {
+        let query = format!("SELECT {COLUMNS} FROM audit WHERE incident = ? ORDER BY seq");
+        let rows = sqlx::query(&query)
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error(&self.path))?;
+        Ok(rows.iter().map(row_to_record).collect())
+    }
+
+    /// Verifies the whole chain and the signed head; names the first bad record.
+    ///
+    /// Reads with rusqlite rather than sqlx: sqlx's SQLite driver hands each row
+    /// through a worker thread (about 5 µs a row here), while a direct read with
+    /// borrowed column values costs well under 1 µs, which is what lets a
+    /// million records verify in about a second. Both use the same SQLite
+    /// library. One read transaction covers the head and the rows, so appends
+    /// during verification are not mistaken for forgeries.
+    pub async fn verify(&self) -> Result<Verified, AuditError> {
+        let path = self.path.clone();
+        let key = self.key;
+        tokio::task::spawn_blocking(move || verify_file(&path, &key))
+            .await
+            .map_err(|e| AuditError::Store {
+                path: self.path.display().to_string(),
+                message: format!("verification task failed: {e}"),
+            })?
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The chain head as stored.
+struct Head {
+    seq: u64,
+    hash: String,
+}
+
+async fn read_head(conn: &mut SqliteConnection, path: &Path) -> Result<Head, AuditError> {
+    let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(store_error(path))?;
+    Ok(match row {
+        Some(row) => Head {
+            seq: row.get::<i64, _>(0) as u64,
+            hash: row.get(1),
+        },
+        None => Head {
+            seq: 0,
+            hash: String::new(),
+        },
+    })
+}
+
+/// The single writer: batches appends into transactions (group commit).
+async fn write_loop(
+    mut conn: SqliteConnection,
+    mut queue: mpsc::Receiver<(Entry, Reply)>,
+    head: Head,
+    key: [u8; 32],
+) {
+    let mut seq = head.seq;
+    let mut prev = if head.seq == 0 {
+        GENESIS
+    } else {
+        match hex::decode(&head.hash)
+            .ok()
+            .and_then(|h| <[u8; 32]>::try_from(h).ok())
+        {
+            Some(hash) => hash,
+            None => {
+                tracing::error!("the audit head is malformed; refusing to append");
+                return;
+            }
+        }
+    };
+    let mut batch: Vec<(Entry, Reply)> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = queue.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        match write_batch(&mut conn, &batch, seq, prev, &key).await {
+            Ok((receipts, last_seq, last_hash)) => {
+                seq = last_seq;
+                prev = last_hash;
+                for ((_, reply), receipt) in batch.drain(..).zip(receipts) {
+                    let _ = reply.send(Ok(receipt));
+                }
+            }
+            Err(message) => {
+                tracing::error!("audit commit failed: {message}");
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(AuditError::Commit(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+async fn write_batch(
+    conn: &mut SqliteConnection,
+    batch: &[(Entry, Reply)],
+    mut seq: u64,
+    mut prev: [u8; 32],
+    key: &[u8; 32],
+) -> Result<(Vec<Receipt>, u64, [u8; 32]), String> {
+    let mut tx = conn.begin().await.map_err(|e| e.to_string())?;
+    let mut receipts = Vec::with_capacity(batch.len());
+    for (entry, _) in batch {
+        seq += 1;
+        let at = now();
+        let body = entry.body.to_string();
+        let hash = record_hash(
+            seq,
+            &at,
+            entry.incident.as_deref(),
+            &entry.kind,
+            &body,
+            &prev,
+        );
+        let hash_hex = hex::encode(hash);
+        sqlx::query("INSERT INTO audit (seq, at, incident, kind, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(seq as i64)
+            .bind(&at)
+            .bind(entry.incident.as_deref())
+            .bind(&entry.kind)
+            .bind(&body)
+            .bind(hex::encode(prev))
+            .bind(&hash_hex)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| e.to_string())?;
+        receipts.push(Receipt {
+            seq,
+            hash: hash_hex,
+        });
+        prev = hash;
+    }
+    let head_hash = hex::encode(prev);
+    sqlx::query("INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac")
+        .bind(seq as i64)
+        .bind(&head_hash)
+        .bind(head_mac(key, seq, &head_hash))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| e.to_string())?;
+    Ok((receipts, seq, prev))
+}
+
+fn verify_file(path: &Path, key: &[u8; 32]) -> Result<Verified, AuditError> {
+    use rusqlite::{OpenFlags, OptionalExtension};
+    let fail = |e: rusqlite::Error| AuditError::Store {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let mut conn = rusqlite::Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(fail)?;
+    let tx = conn.transaction().map_err(fail)?;
+    let head: Option<(i64, String, String)> = tx
+        .query_row(
+            "SELECT seq, hash, mac FROM audit_head WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(fail)?;
+    let (head_seq, head_hash, head_mac_text) = head
+        .map_or((0, String::new(), String::new()), |(s, h, m)| {
+            (s as u64, h, m)
+        });
+    let mut verifier = Verifier::default();
+    {
+        let mut statement = tx
+            .prepare(&format!("SELECT {COLUMNS} FROM audit ORDER BY seq"))
+            .map_err(fail)?;
+        let mut rows = statement.query([]).map_err(fail)?;
+        while let Some(row) = rows.next().map_err(fail)? {
+            let text = |i: usize| -> Result<&str, AuditError> {
+                row.get_ref(i)
+                    .and_then(|v| v.as_str().map_err(Into::into))
+                    .map_err(fail)
+            };
+            let seq = row.get::<_, i64>(0).map_err(fail)? as u64;
+            if seq > head_seq && verifier.last().0 == head_seq {
+                return Err(ChainError::BeyondHead {
+                    seq,
+                    head: head_seq,
+                }
+                .into());
+            }
+            let incident = match row.get_ref(2).map_err(fail)? {
+                rusqlite::types::ValueRef::Null => None,
+                value => Some(value.as_str().map_err(|e| fail(e.into()))?),
+            };
+            verifier.push_ref(RecordRef {
+                seq,
+                at: text(1)?,
+                incident,
+                kind: text(3)?,
+                body: text(4)?,
+                prev_hash: text(5)?,
+                hash: text(6)?,
+            })?;
+        }
+    }
+    let (last, last_hash) = verifier.last();
+    if last < head_seq {
+        return Err(ChainError::Truncated {
+            last,
+            head: head_seq,
+        }
+        .into());
+    }
+    let chain_hash = if last == 0 {
+        String::new()
+    } else {
+        hex::encode(last_hash)
+    };
+    if head_seq > 0
+        && (head_hash != chain_hash || head_mac_text != head_mac(key, head_seq, &head_hash))
+    {
+        return Err(ChainError::Head("its hash or signature was altered").into());
+    }
+    Ok(Verified {
+        records: last,
+        head_hash: chain_hash,
+    })
+}
