@@ -1,20 +1,13 @@
 //! The audit log as operators use it, including a real crash: the writer process
 //! is killed with SIGKILL mid-stream and everything it acknowledged must be there.
 
+mod common;
+
+use common::{blastwall, stdout};
+
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn blastwall(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_blastwall"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 #[test]
 fn a_killed_writer_loses_nothing_it_acknowledged() {

@@ -1,31 +1,11 @@
 //! The signing workflow as a plugin author and an operator run it:
 //! keygen → trust add → plugin sign → verify → run → review → revoke.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use common::{blastwall, stderr, stdout};
 
-fn blastwall(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_blastwall"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("the binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use std::process::Output;
 
 fn ok(o: Output) -> String {
     assert_eq!(
