@@ -121,7 +121,7 @@ fn verify_names_the_first_tampered_record_and_export_and_show_print_json_lines()
     let missing = blastwall(&["audit", "show", "--data", &data, "inc-nope"]);
     assert_eq!(missing.status.code(), Some(1));
 
-    let db = dir.path().join("audit.db");
+    let db = dir.path().join("blastwall.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute(
         "UPDATE audit SET kind = 'nothing-to-see' WHERE seq = 17",

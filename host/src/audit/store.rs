@@ -146,9 +146,10 @@ fn row_to_record(row: &sqlx::sqlite::SqliteRow) -> Record {
 const COLUMNS: &str = "seq, at, incident, kind, body, prev_hash, hash";
 
 impl AuditLog {
-    /// Opens (creating if needed) the audit store `audit.db` in `dir`, with its key.
+    /// Opens (creating if needed) the audit tables in `blastwall.db` in `dir`, with its key.
+    /// The same file holds the rest of the host's state (see `crate::store`).
     pub async fn open(dir: &Path) -> Result<Self, AuditError> {
-        let path = dir.join("audit.db");
+        let path = dir.join(crate::store::DATABASE_FILE);
         let io = |e: std::io::Error| AuditError::Store {
             path: path.display().to_string(),
             message: e.to_string(),

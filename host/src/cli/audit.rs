@@ -14,13 +14,13 @@ use crate::audit::{AuditError, AuditLog, Entry};
 pub enum AuditCommand {
     /// Verify the whole chain and its signed head; exit 1 naming the first bad record.
     Verify {
-        /// The data directory holding audit.db.
+        /// The data directory holding blastwall.db.
         #[arg(long, default_value = "blastwall-data")]
         data: PathBuf,
     },
     /// Print every record of one incident, in order (JSON lines).
     Show {
-        /// The data directory holding audit.db.
+        /// The data directory holding blastwall.db.
         #[arg(long, default_value = "blastwall-data")]
         data: PathBuf,
         /// The incident id.
@@ -28,7 +28,7 @@ pub enum AuditCommand {
     },
     /// Export records as JSON lines, oldest first.
     Export {
-        /// The data directory holding audit.db.
+        /// The data directory holding blastwall.db.
         #[arg(long, default_value = "blastwall-data")]
         data: PathBuf,
         /// Only records after this sequence number.

@@ -1,0 +1,276 @@
+//! All of the host's state behind one interface: incidents, runs in flight,
+//! the run history behind cooldowns and rate limits, kill switches, windows,
+//! approvals and the audit chain.
+//!
+//! The embedded default is one SQLite file ([`SqliteStore`]); the trait is what
+//! a PostgreSQL backend for several host replicas implements next, which is why
+//! the SQLite implementation goes through sqlx, the driver that serves both.
+
+mod sqlite;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+pub use sqlite::SqliteStore;
+
+use crate::audit::{AuditError, AuditLog, Entry, Receipt};
+use crate::guardrails::{KillSwitch, Millis, WindowSpec};
+use crate::policy::TargetPattern;
+use crate::workload::Workload;
+
+/// The database file in the data directory.
+pub const DATABASE_FILE: &str = "blastwall.db";
+
+/// Where an incident stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IncidentState {
+    /// Received, not yet decided.
+    Open,
+    /// A plugin is running (or its effects are being verified).
+    Running,
+    /// The run completed and verification passed (or none was configured).
+    Remediated,
+    /// The run or its verification failed; a human was told.
+    Failed,
+    /// A guardrail or the classifier handed it to a human.
+    Escalated,
+    /// Held quietly (maintenance window, another run in flight, shadow refusal).
+    Held,
+    /// Waiting for a human to approve the run.
+    AwaitingApproval,
+    /// A shadow run recorded what would have happened.
+    Shadowed,
+    /// The host stopped during a run; a human was told; never retried automatically.
+    Interrupted,
+    /// The alert resolved.
+    Resolved,
+}
+
+impl IncidentState {
+    /// Its name in the store and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentState::Open => "open",
+            IncidentState::Running => "running",
+            IncidentState::Remediated => "remediated",
+            IncidentState::Failed => "failed",
+            IncidentState::Escalated => "escalated",
+            IncidentState::Held => "held",
+            IncidentState::AwaitingApproval => "awaiting-approval",
+            IncidentState::Shadowed => "shadowed",
+            IncidentState::Interrupted => "interrupted",
+            IncidentState::Resolved => "resolved",
+        }
+    }
+
+    fn parse(raw: &str) -> Option<Self> {
+        use IncidentState::*;
+        [
+            Open,
+            Running,
+            Remediated,
+            Failed,
+            Escalated,
+            Held,
+            AwaitingApproval,
+            Shadowed,
+            Interrupted,
+            Resolved,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
+
+    /// Whether a repeated delivery of the alert may be decided on again.
+    /// Everything else is a duplicate: a run in flight, a human already
+    /// involved, or an interrupted run that must never be retried silently.
+    pub fn may_decide_again(self) -> bool {
+        matches!(
+            self,
+            IncidentState::Open
+                | IncidentState::Held
+                | IncidentState::Failed
+                | IncidentState::Shadowed
+                | IncidentState::Remediated
+        )
+    }
+}
+
+/// An incident as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentRow {
+    /// Its id.
+    pub id: String,
+    /// The alert's name.
+    pub alert: String,
+    /// Its target.
+    pub target: String,
+    /// Its class, once classified.
+    pub class: Option<String>,
+    /// Where it stands.
+    pub state: IncidentState,
+    /// Runs started for it.
+    pub attempts: u32,
+    /// Deliveries of its alert.
+    pub deliveries: u32,
+    /// When it was opened.
+    pub opened_at: Millis,
+    /// When it last changed.
+    pub updated_at: Millis,
+}
+
+/// A run that holds its target until it ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActiveRun {
+    /// The run's id.
+    pub run: String,
+    /// Its incident.
+    pub incident: String,
+    /// The target it holds.
+    pub target: Workload,
+    /// The plugin.
+    pub plugin: String,
+    /// When it started.
+    pub started_at: Millis,
+}
+
+/// What the guardrails need to know about the past, for one decision.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct History {
+    /// Runs started for the incident.
+    pub attempts: u32,
+    /// When the plugin last started on the target.
+    pub last_run_at: Option<Millis>,
+    /// Runs started on the target since `hour_start`.
+    pub target_runs_last_hour: u32,
+    /// Runs started anywhere since `storm_start`.
+    pub runs_in_storm_window: u32,
+    /// The storm breaker's freeze, if one was set.
+    pub storm_frozen_until: Option<Millis>,
+    /// Targets with a run in flight.
+    pub in_flight: Vec<Workload>,
+    /// Kill switches in force.
+    pub kill_switches: Vec<KillSwitch>,
+    /// Windows added at run time.
+    pub windows: Vec<WindowSpec>,
+}
+
+/// An approval request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Approval {
+    /// Its id.
+    pub id: String,
+    /// The incident.
+    pub incident: String,
+    /// The plugin that would run.
+    pub plugin: String,
+    /// `pending`, `approved`, `denied` or `done`.
+    pub state: String,
+    /// When it was requested.
+    pub created_at: Millis,
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("state store {path}: {message}")]
+    Database {
+        /// The database.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The audit chain refused or failed.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// Another run holds the target.
+    #[error("{0} already has a remediation in flight")]
+    TargetBusy(Workload),
+    /// A stored value no longer parses (the store was edited by hand).
+    #[error("state store holds an unreadable {what}: {value:?}")]
+    Corrupt {
+        /// What kind of value.
+        what: &'static str,
+        /// The value.
+        value: String,
+    },
+}
+
+/// The host's state. Every method is one transaction; implementations must be
+/// safe to share between tasks.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// The audit chain, for appends, queries and verification.
+    fn audit(&self) -> &AuditLog;
+
+    /// Appends one audit record; returns once it is durable.
+    async fn record(&self, entry: Entry) -> Result<Receipt, StoreError> {
+        Ok(self.audit().append(entry).await?)
+    }
+
+    /// Opens the incident or, for a repeated delivery, counts the delivery and
+    /// returns the existing row. `true` when it is new.
+    async fn open_incident(
+        &self,
+        id: &str,
+        alert: &str,
+        target: &Workload,
+        now: Millis,
+    ) -> Result<(IncidentRow, bool), StoreError>;
+
+    /// One incident.
+    async fn incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError>;
+
+    /// Moves an incident to `state` (and records its class when given).
+    async fn set_state(
+        &self,
+        id: &str,
+        state: IncidentState,
+        class: Option<&str>,
+        now: Millis,
+    ) -> Result<(), StoreError>;
+
+    /// What the guardrails need for `incident`, `target` and `plugin`.
+    async fn history(
+        &self,
+        incident: &str,
+        target: &Workload,
+        plugin: &str,
+        since_hour: Millis,
+        since_storm: Millis,
+    ) -> Result<History, StoreError>;
+
+    /// Claims `run.target`, counts an attempt for the incident and the run in
+    /// the history, in one transaction. Fails with [`StoreError::TargetBusy`]
+    /// when another run holds the target.
+    async fn begin_run(&self, run: &ActiveRun) -> Result<(), StoreError>;
+
+    /// Releases the run's target.
+    async fn end_run(&self, run: &str) -> Result<(), StoreError>;
+
+    /// Runs still holding targets: after a crash, the interrupted ones.
+    async fn active_runs(&self) -> Result<Vec<ActiveRun>, StoreError>;
+
+    /// Freezes auto-execution until `until`.
+    async fn freeze(&self, until: Millis) -> Result<(), StoreError>;
+
+    /// Sets (or replaces) the kill switch for `switch.scope`.
+    async fn set_kill_switch(&self, switch: &KillSwitch) -> Result<(), StoreError>;
+
+    /// Clears the kill switch for `scope`; `true` if there was one.
+    async fn clear_kill_switch(&self, scope: Option<&TargetPattern>) -> Result<bool, StoreError>;
+
+    /// Adds a window (replacing one of the same name).
+    async fn add_window(&self, window: &WindowSpec) -> Result<(), StoreError>;
+
+    /// Deletes a window by name; `true` if there was one.
+    async fn delete_window(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Records a pending approval request.
+    async fn request_approval(&self, approval: &Approval) -> Result<(), StoreError>;
+
+    /// Approval requests, newest first.
+    async fn approvals(&self) -> Result<Vec<Approval>, StoreError>;
+}

@@ -1,0 +1,580 @@
+//! The embedded store: the host's state in the same SQLite file as the audit chain.
+//!
+//! State changes commit with `synchronous=FULL` like audit records, so a
+//! claimed target or a counted attempt survives a crash; that is what lets a
+//! restarted host find the runs it was in the middle of. Transactions that
+//! read and then write start with `BEGIN IMMEDIATE`, so two writers never
+//! deadlock on a lock upgrade.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::{ActiveRun, Approval, History, IncidentRow, IncidentState, Store, StoreError};
+use crate::audit::AuditLog;
+use crate::guardrails::{KillSwitch, Millis, WindowSpec};
+use crate::policy::TargetPattern;
+use crate::workload::Workload;
+
+const SCHEMA: [&str; 9] = [
+    "CREATE TABLE IF NOT EXISTS incidents (
+        id TEXT PRIMARY KEY,
+        alert TEXT NOT NULL,
+        target TEXT NOT NULL,
+        class TEXT,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        deliveries INTEGER NOT NULL DEFAULT 1,
+        opened_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS active_runs (
+        target TEXT PRIMARY KEY,
+        run TEXT NOT NULL UNIQUE,
+        incident TEXT NOT NULL,
+        plugin TEXT NOT NULL,
+        started_at INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS run_history (
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL,
+        plugin TEXT NOT NULL,
+        at INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS run_history_target ON run_history (target, at)",
+    "CREATE INDEX IF NOT EXISTS run_history_at ON run_history (at)",
+    // The empty scope is the global kill switch.
+    "CREATE TABLE IF NOT EXISTS kill_switches (
+        scope TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        set_by TEXT NOT NULL,
+        set_at INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS windows (name TEXT PRIMARY KEY, spec TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS storm (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        frozen_until INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS approvals (
+        id TEXT PRIMARY KEY,
+        incident TEXT NOT NULL,
+        plugin TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at INTEGER NOT NULL)",
+];
+
+/// Run history older than this is pruned: no guardrail looks further back.
+const HISTORY_KEPT: Millis = 7 * 86_400_000;
+
+/// The embedded store. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    path: PathBuf,
+    pool: SqlitePool,
+    audit: AuditLog,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `blastwall.db` in `dir`: the audit chain and the state tables.
+    pub async fn open(dir: &Path) -> Result<Self, StoreError> {
+        let audit = AuditLog::open(dir).await?;
+        let path = audit.path().to_path_buf();
+        let fail = database_error(&path);
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(&fail)?
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(&fail)?;
+        for statement in SCHEMA {
+            sqlx::query(statement).execute(&pool).await.map_err(&fail)?;
+        }
+        drop(fail);
+        Ok(SqliteStore { path, pool, audit })
+    }
+
+    fn fail(&self) -> impl Fn(sqlx::Error) -> StoreError + '_ {
+        database_error(&self.path)
+    }
+}
+
+fn database_error(path: &Path) -> impl Fn(sqlx::Error) -> StoreError + '_ {
+    move |e| StoreError::Database {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn workload(raw: String) -> Result<Workload, StoreError> {
+    raw.parse().map_err(|_| StoreError::Corrupt {
+        what: "target",
+        value: raw,
+    })
+}
+
+fn incident_row(row: &sqlx::sqlite::SqliteRow) -> Result<IncidentRow, StoreError> {
+    let state: String = row.get("state");
+    Ok(IncidentRow {
+        id: row.get("id"),
+        alert: row.get("alert"),
+        target: row.get("target"),
+        class: row.get("class"),
+        state: IncidentState::parse(&state).ok_or(StoreError::Corrupt {
+            what: "incident state",
+            value: state,
+        })?,
+        attempts: row.get::<i64, _>("attempts") as u32,
+        deliveries: row.get::<i64, _>("deliveries") as u32,
+        opened_at: row.get("opened_at"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+fn scope_key(scope: Option<&TargetPattern>) -> String {
+    scope.map(ToString::to_string).unwrap_or_default()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    async fn open_incident(
+        &self,
+        id: &str,
+        alert: &str,
+        target: &Workload,
+        now: Millis,
+    ) -> Result<(IncidentRow, bool), StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO incidents (id, alert, target, state, opened_at, updated_at)
+             VALUES (?, ?, ?, 'open', ?, ?)
+             ON CONFLICT (id) DO UPDATE SET deliveries = deliveries + 1",
+        )
+        .bind(id)
+        .bind(alert)
+        .bind(target.to_string())
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(self.fail())?;
+        let _ = inserted;
+        let row = self.incident(id).await?.ok_or(StoreError::Corrupt {
+            what: "incident that was just written",
+            value: id.to_string(),
+        })?;
+        let new = row.deliveries == 1;
+        Ok((row, new))
+    }
+
+    async fn incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM incidents WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.fail())?;
+        row.as_ref().map(incident_row).transpose()
+    }
+
+    async fn set_state(
+        &self,
+        id: &str,
+        state: IncidentState,
+        class: Option<&str>,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE incidents SET state = ?, class = COALESCE(?, class), updated_at = ? WHERE id = ?",
+        )
+        .bind(state.as_str())
+        .bind(class)
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(self.fail())?;
+        Ok(())
+    }
+
+    async fn history(
+        &self,
+        incident: &str,
+        target: &Workload,
+        plugin: &str,
+        since_hour: Millis,
+        since_storm: Millis,
+    ) -> Result<History, StoreError> {
+        // One read transaction: every number comes from the same moment.
+        let mut tx = self.pool.begin().await.map_err(self.fail())?;
+        let fail = self.fail();
+        let target_text = target.to_string();
+        let attempts: Option<i64> =
+            sqlx::query_scalar("SELECT attempts FROM incidents WHERE id = ?")
+                .bind(incident)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        let last_run_at: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(at) FROM run_history WHERE target = ? AND plugin = ?")
+                .bind(&target_text)
+                .bind(plugin)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        let target_runs: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM run_history WHERE target = ? AND at > ?")
+                .bind(&target_text)
+                .bind(since_hour)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        let storm_runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM run_history WHERE at > ?")
+            .bind(since_storm)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        let frozen: Option<i64> = sqlx::query_scalar("SELECT frozen_until FROM storm WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        let in_flight: Vec<String> = sqlx::query_scalar("SELECT target FROM active_runs")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        let switches = sqlx::query("SELECT scope, reason, set_by, set_at FROM kill_switches")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        let windows: Vec<String> = sqlx::query_scalar("SELECT spec FROM windows ORDER BY name")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)?;
+
+        let kill_switches = switches
+            .iter()
+            .map(|row| {
+                let scope: String = row.get("scope");
+                let pattern = if scope.is_empty() {
+                    None
+                } else {
+                    Some(scope.parse().map_err(|_| StoreError::Corrupt {
+                        what: "kill switch scope",
+                        value: scope.clone(),
+                    })?)
+                };
+                Ok(KillSwitch {
+                    scope: pattern,
+                    reason: row.get("reason"),
+                    set_by: row.get("set_by"),
+                    set_at: row.get("set_at"),
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let windows = windows
+            .into_iter()
+            .map(|spec| {
+                serde_json::from_str(&spec).map_err(|_| StoreError::Corrupt {
+                    what: "window",
+                    value: spec,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(History {
+            attempts: attempts.unwrap_or(0) as u32,
+            last_run_at,
+            target_runs_last_hour: target_runs as u32,
+            runs_in_storm_window: storm_runs as u32,
+            storm_frozen_until: frozen,
+            in_flight: in_flight
+                .into_iter()
+                .map(workload)
+                .collect::<Result<_, _>>()?,
+            kill_switches,
+            windows,
+        })
+    }
+
+    async fn begin_run(&self, run: &ActiveRun) -> Result<(), StoreError> {
+        let fail = self.fail();
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(&fail)?;
+        let claimed = sqlx::query(
+            "INSERT INTO active_runs (target, run, incident, plugin, started_at)
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (target) DO NOTHING",
+        )
+        .bind(run.target.to_string())
+        .bind(&run.run)
+        .bind(&run.incident)
+        .bind(&run.plugin)
+        .bind(run.started_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(&fail)?;
+        if claimed.rows_affected() == 0 {
+            return Err(StoreError::TargetBusy(run.target.clone()));
+        }
+        sqlx::query("UPDATE incidents SET attempts = attempts + 1, state = 'running', updated_at = ? WHERE id = ?")
+            .bind(run.started_at)
+            .bind(&run.incident)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        sqlx::query("INSERT INTO run_history (target, plugin, at) VALUES (?, ?, ?)")
+            .bind(run.target.to_string())
+            .bind(&run.plugin)
+            .bind(run.started_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        sqlx::query("DELETE FROM run_history WHERE at < ?")
+            .bind(run.started_at - HISTORY_KEPT)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)
+    }
+
+    async fn end_run(&self, run: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM active_runs WHERE run = ?")
+            .bind(run)
+            .execute(&self.pool)
+            .await
+            .map_err(self.fail())?;
+        Ok(())
+    }
+
+    async fn active_runs(&self) -> Result<Vec<ActiveRun>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT target, run, incident, plugin, started_at FROM active_runs ORDER BY started_at",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.fail())?;
+        rows.iter()
+            .map(|row| {
+                Ok(ActiveRun {
+                    run: row.get("run"),
+                    incident: row.get("incident"),
+                    target: workload(row.get("target"))?,
+                    plugin: row.get("plugin"),
+                    started_at: row.get("started_at"),
+                })
+            })
+            .collect()
+    }
+
+    async fn freeze(&self, until: Millis) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO storm (id, frozen_until) VALUES (1, ?)
+             ON CONFLICT (id) DO UPDATE SET frozen_until = MAX(frozen_until, excluded.frozen_until)",
+        )
+        .bind(until)
+        .execute(&self.pool)
+        .await
+        .map_err(self.fail())?;
+        Ok(())
+    }
+
+    async fn set_kill_switch(&self, switch: &KillSwitch) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO kill_switches (scope, reason, set_by, set_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (scope) DO UPDATE SET reason = excluded.reason,
+                 set_by = excluded.set_by, set_at = excluded.set_at",
+        )
+        .bind(scope_key(switch.scope.as_ref()))
+        .bind(&switch.reason)
+        .bind(&switch.set_by)
+        .bind(switch.set_at)
+        .execute(&self.pool)
+        .await
+        .map_err(self.fail())?;
+        Ok(())
+    }
+
+    async fn clear_kill_switch(&self, scope: Option<&TargetPattern>) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM kill_switches WHERE scope = ?")
+            .bind(scope_key(scope))
+            .execute(&self.pool)
+            .await
+            .map_err(self.fail())?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn add_window(&self, window: &WindowSpec) -> Result<(), StoreError> {
+        let spec = serde_json::to_string(window).expect("a window serialises");
+        sqlx::query(
+            "INSERT INTO windows (name, spec) VALUES (?, ?)
+             ON CONFLICT (name) DO UPDATE SET spec = excluded.spec",
+        )
+        .bind(&window.name)
+        .bind(spec)
+        .execute(&self.pool)
+        .await
+        .map_err(self.fail())?;
+        Ok(())
+    }
+
+    async fn delete_window(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM windows WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(self.fail())?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn request_approval(&self, approval: &Approval) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO approvals (id, incident, plugin, state, created_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&approval.id)
+        .bind(&approval.incident)
+        .bind(&approval.plugin)
+        .bind(&approval.state)
+        .bind(approval.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(self.fail())?;
+        Ok(())
+    }
+
+    async fn approvals(&self) -> Result<Vec<Approval>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, incident, plugin, state, created_at FROM approvals ORDER BY created_at DESC",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.fail())?;
+        Ok(rows
+            .iter()
+            .map(|row| Approval {
+                id: row.get("id"),
+                incident: row.get("incident"),
+                plugin: row.get("plugin"),
+                state: row.get("state"),
+                created_at: row.get("created_at"),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: &str, target: &str, at: Millis) -> ActiveRun {
+        ActiveRun {
+            run: id.into(),
+            incident: "inc-1".into(),
+            target: target.parse().unwrap(),
+            plugin: "restart-on-oom".into(),
+            started_at: at,
+        }
+    }
+
+    #[tokio::test]
+    async fn claims_a_target_once_and_counts_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let target: Workload = "deployment/prod/checkout".parse().unwrap();
+        let (row, new) = store
+            .open_incident("inc-1", "OOM", &target, 1000)
+            .await
+            .unwrap();
+        assert!(new && row.state == IncidentState::Open && row.deliveries == 1);
+        let (row, new) = store
+            .open_incident("inc-1", "OOM", &target, 1001)
+            .await
+            .unwrap();
+        assert!(
+            !new && row.deliveries == 2,
+            "a repeated delivery is counted"
+        );
+
+        store
+            .begin_run(&run("r1", "deployment/prod/checkout", 2000))
+            .await
+            .unwrap();
+        let busy = store
+            .begin_run(&run("r2", "deployment/prod/checkout", 2001))
+            .await;
+        assert!(matches!(busy, Err(StoreError::TargetBusy(_))), "{busy:?}");
+        let h = store
+            .history("inc-1", &target, "restart-on-oom", 0, 0)
+            .await
+            .unwrap();
+        assert_eq!(h.attempts, 1);
+        assert_eq!(h.last_run_at, Some(2000));
+        assert_eq!((h.target_runs_last_hour, h.runs_in_storm_window), (1, 1));
+        assert_eq!(h.in_flight, vec![target.clone()]);
+        assert_eq!(
+            store.incident("inc-1").await.unwrap().unwrap().state,
+            IncidentState::Running
+        );
+
+        store.end_run("r1").await.unwrap();
+        assert!(store.active_runs().await.unwrap().is_empty());
+        let h = store
+            .history("inc-1", &target, "restart-on-oom", 2000, 0)
+            .await
+            .unwrap();
+        assert_eq!(
+            h.target_runs_last_hour, 0,
+            "the hour window excludes older runs"
+        );
+        assert_eq!(h.runs_in_storm_window, 1);
+    }
+
+    #[tokio::test]
+    async fn state_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SqliteStore::open(dir.path()).await.unwrap();
+            store
+                .begin_run(&run("r1", "deployment/prod/cart", 5))
+                .await
+                .unwrap();
+            store
+                .set_kill_switch(&KillSwitch {
+                    scope: Some("deployment/prod/*".parse().unwrap()),
+                    reason: "review".into(),
+                    set_by: "alice".into(),
+                    set_at: 7,
+                })
+                .await
+                .unwrap();
+            store.freeze(99).await.unwrap();
+            store.freeze(50).await.unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let active = store.active_runs().await.unwrap();
+        assert_eq!(active, vec![run("r1", "deployment/prod/cart", 5)]);
+        let h = store
+            .history("none", &"deployment/prod/cart".parse().unwrap(), "x", 0, 0)
+            .await
+            .unwrap();
+        assert_eq!(h.kill_switches.len(), 1);
+        assert_eq!(
+            h.storm_frozen_until,
+            Some(99),
+            "a freeze is never shortened"
+        );
+        assert!(
+            store
+                .clear_kill_switch(Some(&"deployment/prod/*".parse().unwrap()))
+                .await
+                .unwrap()
+        );
+        assert!(!store.clear_kill_switch(None).await.unwrap());
+    }
+}
