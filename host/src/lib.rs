@@ -17,6 +17,7 @@
 //!   store within fuel, memory, time and action limits, checking every call.
 //! - [`provider`] applies effects: a simulated fleet (dry run) or real log files.
 //! - [`remediation`] strings the stages together for one run.
+//! - [`escalate`] tells a human (webhook, Slack, PagerDuty) when automation stops.
 //! - [`bundled`] carries the example plugins inside the binary.
 
 // One `unsafe` block exists, in `sandbox::cache` (wasmtime's `deserialize`),
@@ -28,6 +29,7 @@ pub mod audit;
 pub mod bundled;
 pub mod cli;
 pub mod config;
+pub mod escalate;
 pub mod guardrails;
 pub mod incident;
 pub mod manifest;
