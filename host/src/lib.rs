@@ -17,6 +17,7 @@
 //!   store within fuel, memory, time and action limits, checking every call.
 //! - [`provider`] applies effects: a simulated fleet (dry run) or real log files.
 //! - [`remediation`] strings the stages together for one run.
+//! - [`verify`] checks whether a live action worked: a PromQL condition or the alert resolving.
 //! - [`bundled`] carries the example plugins inside the binary.
 
 // One `unsafe` block exists, in `sandbox::cache` (wasmtime's `deserialize`),
@@ -37,5 +38,6 @@ pub mod review;
 pub mod sandbox;
 pub mod secret;
 pub mod signature;
+pub mod verify;
 pub mod wildcard;
 pub mod workload;
