@@ -17,6 +17,7 @@
 //!   store within fuel, memory, time and action limits, checking every call.
 //! - [`provider`] applies effects: a simulated fleet (dry run) or real log files.
 //! - [`remediation`] strings the stages together for one run.
+//! - [`verify`] checks whether a live action worked: a PromQL condition or the alert resolving.
 //! - [`escalate`] tells a human (webhook, Slack, PagerDuty) when automation stops.
 //! - [`bundled`] carries the example plugins inside the binary.
 
@@ -41,5 +42,6 @@ pub mod sandbox;
 pub mod secret;
 pub mod signature;
 pub mod store;
+pub mod verify;
 pub mod wildcard;
 pub mod workload;

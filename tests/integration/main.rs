@@ -8,6 +8,7 @@ mod loading;
 mod plugins;
 mod precompiled;
 mod signing;
+mod verification;
 
 use blastwall::sandbox::{Outcome, RunReport};
 use blastwall_tests::{Harness, bundled, incident};
