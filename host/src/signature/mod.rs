@@ -212,8 +212,15 @@ pub fn verify(bytes: &[u8], trust: &TrustStore) -> Result<PluginArtifact, Verify
             "the manifest differs from the manifest that was signed".into(),
         ));
     }
-    let signature = hex::decode(&record.signature)
-        .ok()
+    // Only the canonical (lowercase) spelling is accepted, so no two files
+    // differing in any byte both verify.
+    let canonical = record
+        .signature
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let signature = canonical
+        .then(|| hex::decode(&record.signature).ok())
+        .flatten()
         .and_then(|raw| <[u8; 64]>::try_from(raw).ok())
         .map(|raw| Signature::from_bytes(&raw))
         .ok_or_else(|| {
