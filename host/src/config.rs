@@ -1,4 +1,8 @@
-//! Host configuration (TOML): log sets and limit ceilings.
+//! Host configuration (TOML): log sets, limit ceilings, and the remediation
+//! loop (catalog, classification, guardrails, verification, escalation).
+//! `examples/loop/blastwall.toml` shows every section; with no file the host
+//! uses the embedded `default-config.toml`, which maps the bundled example
+//! plugins for dry runs.
 //!
 //! ```toml
 //! [log-sets.app]
@@ -23,11 +27,16 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::CatalogEntry;
+use crate::classify::ClassifyConfig;
+use crate::escalate::EscalationConfig;
+use crate::guardrails::GuardrailConfig;
 use crate::provider::LogSetConfig;
 use crate::sandbox::Ceilings;
+use crate::verify::PrometheusConfig;
 
 /// The host's configuration. Every section is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct HostConfig {
     /// Named log sets that `log-rotation` may rotate in live mode.
@@ -36,6 +45,21 @@ pub struct HostConfig {
     /// Limit ceilings and defaults; the built-in ones when absent.
     #[serde(default)]
     pub ceilings: Option<Ceilings>,
+    /// Failure class → plugin, parameters and per-class guardrails.
+    #[serde(default)]
+    pub catalog: BTreeMap<String, CatalogEntry>,
+    /// Classification rules and the optional model.
+    #[serde(default)]
+    pub classify: ClassifyConfig,
+    /// Global guardrails: storm breaker, blast radius, windows.
+    #[serde(default)]
+    pub guardrails: GuardrailConfig,
+    /// The Prometheus that verifies live runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusConfig>,
+    /// Who is told when automation stops.
+    #[serde(default)]
+    pub escalation: EscalationConfig,
 }
 
 /// Why the configuration could not be used.
@@ -66,6 +90,15 @@ impl HostConfig {
             path: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
         })
+    }
+
+    /// The embedded default: the bundled example plugins mapped for dry runs.
+    pub fn embedded_default() -> Self {
+        Self::from_toml(
+            include_str!("default-config.toml"),
+            "embedded default-config.toml",
+        )
+        .expect("the embedded configuration is valid")
     }
 
     /// Reads a configuration file.

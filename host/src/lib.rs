@@ -28,6 +28,8 @@
 pub mod alert;
 pub mod audit;
 pub mod bundled;
+pub mod catalog;
+pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod escalate;
@@ -37,6 +39,7 @@ pub mod manifest;
 pub mod policy;
 pub mod provider;
 pub mod remediation;
+pub mod respond;
 pub mod review;
 pub mod sandbox;
 pub mod secret;

@@ -191,6 +191,9 @@ async fn a_call_cut_off_by_the_deadline_is_reported_as_a_possible_effect() {
         async fn rotate(&self, _: &str) -> Result<Rotation, ProviderError> {
             Err(ProviderError::Failed("unused".into()))
         }
+        async fn count_workloads(&self, _: Option<&str>) -> Result<u32, ProviderError> {
+            Err(ProviderError::Failed("unused".into()))
+        }
     }
     let (bytes, text) = guest_files("trivial");
     let manifest =

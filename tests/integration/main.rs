@@ -7,6 +7,7 @@ mod adversarial;
 mod loading;
 mod plugins;
 mod precompiled;
+mod respond;
 mod signing;
 mod verification;
 

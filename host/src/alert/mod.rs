@@ -141,6 +141,18 @@ impl Alert {
 /// Reads one alert from JSON: either a bare alert object or a webhook payload,
 /// from which the alert at `index` is taken.
 pub fn parse_one(json: &str, index: usize) -> Result<Alert, AlertError> {
+    let alerts = parse_all(json)?;
+    let count = alerts.len();
+    alerts
+        .into_iter()
+        .nth(index)
+        .ok_or(AlertError::Index { count, index })
+}
+
+/// Reads every alert from JSON: a webhook payload's alerts, or one bare alert.
+/// Each is validated; one bad alert refuses the whole document, so nothing is
+/// half-processed.
+pub fn parse_all(json: &str) -> Result<Vec<Alert>, AlertError> {
     if json.len() > MAX_PAYLOAD_BYTES {
         return Err(AlertError::TooLarge(format!(
             "{} bytes, at most {MAX_PAYLOAD_BYTES} accepted",
@@ -149,7 +161,7 @@ pub fn parse_one(json: &str, index: usize) -> Result<Alert, AlertError> {
     }
     let value: serde_json::Value =
         serde_json::from_str(json).map_err(|e| AlertError::Json(e.to_string()))?;
-    let alert = if value.get("alerts").is_some() {
+    let alerts = if value.get("alerts").is_some() {
         let payload: WebhookPayload =
             serde_json::from_value(value).map_err(|e| AlertError::Json(e.to_string()))?;
         if payload.version != "4" {
@@ -161,16 +173,14 @@ pub fn parse_one(json: &str, index: usize) -> Result<Alert, AlertError> {
                 "{count} alerts in one payload, at most {MAX_ALERTS}"
             )));
         }
-        payload
-            .alerts
-            .into_iter()
-            .nth(index)
-            .ok_or(AlertError::Index { count, index })?
+        payload.alerts
     } else {
-        serde_json::from_value(value).map_err(|e| AlertError::Json(e.to_string()))?
+        vec![serde_json::from_value(value).map_err(|e| AlertError::Json(e.to_string()))?]
     };
-    alert.validate()?;
-    Ok(alert)
+    for alert in &alerts {
+        alert.validate()?;
+    }
+    Ok(alerts)
 }
 
 #[cfg(test)]

@@ -196,6 +196,25 @@ impl AuditLog {
         receipt.await.map_err(|_| AuditError::Closed)?
     }
 
+    /// Appends several records in order; returns once all are durable. They
+    /// are queued together, so they usually share one commit.
+    pub async fn append_many(&self, entries: Vec<Entry>) -> Result<Vec<Receipt>, AuditError> {
+        let mut pending = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let (reply, receipt) = oneshot::channel();
+            self.appends
+                .send((entry, reply))
+                .await
+                .map_err(|_| AuditError::Closed)?;
+            pending.push(receipt);
+        }
+        let mut receipts = Vec::with_capacity(pending.len());
+        for receipt in pending {
+            receipts.push(receipt.await.map_err(|_| AuditError::Closed)??);
+        }
+        Ok(receipts)
+    }
+
     /// Records with `seq > after`, at most `limit`, in order.
     pub async fn records(&self, after: u64, limit: u32) -> Result<Vec<Record>, AuditError> {
         let query = format!("SELECT {COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");

@@ -1,6 +1,7 @@
 //! The command line: argument definitions and one module per command.
 
 mod audit;
+mod handle;
 mod keys;
 mod plugin;
 mod review;
@@ -26,6 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Run one plugin on one alert and print the JSON run report (dry run unless --live).
     Run(Box<RunArgs>),
+    /// Take alerts through the whole loop: classify, guardrails, run, verify, escalate, audit.
+    Handle(Box<handle::HandleArgs>),
     /// Generate an Ed25519 signing key pair.
     Keygen(keys::KeygenArgs),
     /// Manage the trust store: which keys may sign plugins, in which tier.
@@ -47,6 +50,7 @@ pub enum Command {
 pub async fn dispatch(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(*args).await,
+        Command::Handle(args) => handle::handle(*args).await,
         Command::Keygen(args) => keys::keygen(args),
         Command::Trust(command) => keys::trust(command),
         Command::Plugin(command) => plugin::plugin(command),

@@ -84,14 +84,14 @@ const UNSIGNED_WARNING: &str = "\
 WARNING: --insecure-unsigned: running a plugin whose bytes nobody signed.
 WARNING: nothing vouches for what this code is; never do this outside local development.";
 
-fn key_value(raw: &str, what: &str) -> anyhow::Result<(String, String)> {
+pub(super) fn key_value(raw: &str, what: &str) -> anyhow::Result<(String, String)> {
     match raw.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => bail!("{what} {raw:?} is not of the form KEY=VALUE"),
     }
 }
 
-fn read_input(path: &PathBuf) -> anyhow::Result<String> {
+pub(super) fn read_input(path: &PathBuf) -> anyhow::Result<String> {
     if path.as_os_str() == "-" {
         return std::io::read_to_string(std::io::stdin())
             .context("cannot read the alert from stdin");
@@ -187,30 +187,10 @@ fn provider(
     incident: &Incident,
 ) -> anyhow::Result<Arc<dyn Provider>> {
     if args.live {
-        let mut sets = config.log_sets.clone();
-        for raw in &args.log_sets {
-            let (name, root) = key_value(raw, "--log-set")?;
-            sets.insert(
-                name,
-                LogSetConfig {
-                    root: root.into(),
-                    pattern: "*.log".into(),
-                    keep: 5,
-                    min_bytes: 1,
-                },
-            );
-        }
+        let sets = live_log_sets(config, &args.log_sets)?;
         return Ok(Arc::new(Router::new(None, Arc::new(LogFiles::new(sets)))));
     }
-    let spec = match &args.fleet {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read fleet {}", path.display()))?;
-            FleetSpec::from_toml(&text, &path.display().to_string()).map_err(anyhow::Error::msg)?
-        }
-        None => FleetSpec::embedded_default(),
-    };
-    let fleet = DryRunFleet::new(spec);
+    let fleet = load_fleet(args.fleet.as_deref())?;
     if fleet.adopt(&incident.target) {
         eprintln!(
             "note: {} is not in the simulated fleet; simulating it with 2 replicas at revision 2",
@@ -218,6 +198,40 @@ fn provider(
         );
     }
     Ok(Arc::new(fleet))
+}
+
+/// The simulated fleet from `path`, or the embedded example fleet.
+pub(super) fn load_fleet(path: Option<&std::path::Path>) -> anyhow::Result<DryRunFleet> {
+    let spec = match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read fleet {}", path.display()))?;
+            FleetSpec::from_toml(&text, &path.display().to_string()).map_err(anyhow::Error::msg)?
+        }
+        None => FleetSpec::embedded_default(),
+    };
+    Ok(DryRunFleet::new(spec))
+}
+
+/// Log sets from the configuration plus `--log-set NAME=DIR` flags.
+pub(super) fn live_log_sets(
+    config: &HostConfig,
+    flags: &[String],
+) -> anyhow::Result<std::collections::BTreeMap<String, LogSetConfig>> {
+    let mut sets = config.log_sets.clone();
+    for raw in flags {
+        let (name, root) = key_value(raw, "--log-set")?;
+        sets.insert(
+            name,
+            LogSetConfig {
+                root: root.into(),
+                pattern: "*.log".into(),
+                keep: 5,
+                min_bytes: 1,
+            },
+        );
+    }
+    Ok(sets)
 }
 
 /// Runs `blastwall run`.

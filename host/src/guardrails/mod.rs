@@ -293,6 +293,9 @@ pub struct Request<'a> {
     pub confidence: f32,
     /// The catalog entry's rules.
     pub rules: &'a EntryRules,
+    /// Whether the plugin holds any workload capability (scale, restart,
+    /// rollback). One that only rotates logs cannot spend the workload budget.
+    pub touches_workloads: bool,
     /// The time of the decision.
     pub now: Millis,
 }
@@ -382,6 +385,7 @@ fn check(
         confidence,
         rules,
         now,
+        ..
     } = request;
     match guardrail {
         Guardrail::KillSwitch => {
@@ -506,6 +510,9 @@ fn check(
                     humantime::format_duration(storm.freeze)
                 ))
             }
+        }
+        Guardrail::BlastRadius if !request.touches_workloads => {
+            Step::Pass("the plugin has no workload capability".into())
         }
         Guardrail::BlastRadius => blast_radius(&config.blast_radius, target, seen),
         Guardrail::OneAtATime => {

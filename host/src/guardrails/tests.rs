@@ -42,6 +42,7 @@ fn decide_with(seen: &Observed, rules: &EntryRules, confidence: f32) -> Decision
         confidence,
         rules,
         now: NOW,
+        touches_workloads: true,
     };
     evaluate(&GuardrailConfig::default(), request, seen)
 }
@@ -377,4 +378,27 @@ fn blast_radius_budget_rounds_down_but_never_below_the_minimum() {
     assert_eq!(config.allowed(7), 1);
     assert_eq!(config.allowed(8), 2);
     assert_eq!(config.allowed(100), 25);
+}
+
+#[test]
+fn a_plugin_without_workload_capabilities_does_not_spend_the_blast_radius() {
+    let t = target();
+    let rules = rules(Mode::Auto);
+    let seen = Observed {
+        fleet: FleetSize::default(),
+        ..calm()
+    };
+    let request = Request {
+        target: &t,
+        plugin: "rotate-full-disk",
+        confidence: 0.9,
+        rules: &rules,
+        now: NOW,
+        touches_workloads: false,
+    };
+    let decision = evaluate(&GuardrailConfig::default(), request, &seen);
+    assert_eq!(decision.verdict, Verdict::Execute);
+    let check = &decision.checks[8];
+    assert_eq!(check.guardrail, Guardrail::BlastRadius);
+    assert_eq!(check.detail, "the plugin has no workload capability");
 }

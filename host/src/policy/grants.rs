@@ -214,17 +214,17 @@ impl Grants {
         Ok(())
     }
 
-    /// Confines every workload capability to exactly `target`.
-    pub(super) fn confine_to(&mut self, target: &Workload) {
-        let only = [TargetPattern::exact(target)];
+    /// Confines every workload capability to `only` (the incident's target,
+    /// plus any explicit widening).
+    pub(super) fn confine_to(&mut self, only: &[TargetPattern]) {
         if let Some(scale) = &mut self.scale {
-            scale.targets.narrow(&only);
+            scale.targets.narrow(only);
         }
         for grant in [&mut self.restart, &mut self.rollback]
             .into_iter()
             .flatten()
         {
-            grant.narrow(&only);
+            grant.narrow(only);
         }
     }
 

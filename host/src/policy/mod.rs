@@ -52,6 +52,11 @@ pub struct Policy {
     /// The capabilities this policy grants, with their scopes. Nothing is granted when absent.
     #[serde(default = "nothing")]
     pub grant: Option<CapabilityScopes>,
+    /// Targets beyond the incident's own that a confined grant may still reach,
+    /// e.g. `["deployment/prod/checkout-*"]`. Never applies to a tier that
+    /// confines to the incident's target (such as `ai-agent`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub widen_to: Vec<TargetPattern>,
 }
 
 fn yes() -> bool {
@@ -100,6 +105,7 @@ impl Policy {
         Policy {
             confine_to_incident_target: true,
             grant: None,
+            widen_to: Vec::new(),
         }
     }
 
@@ -141,18 +147,21 @@ pub fn grant(
     target: &Workload,
 ) -> Result<Grants, GrantError> {
     let mut grants = Grants::from_declared(declared);
-    let mut confine = policy.confine_to_incident_target;
-    if let Some((tier, caps)) = tier {
-        if let Some(layer) = &caps.caps {
-            grants.narrow(layer, &format!("the {tier} tier"))?;
-        }
-        confine |= caps.confine_to_incident_target;
+    let mut only = vec![TargetPattern::exact(target)];
+    let tier_confines = tier.is_some_and(|(_, caps)| caps.confine_to_incident_target);
+    if !tier_confines {
+        only.extend(policy.widen_to.iter().cloned());
+    }
+    if let Some((tier, caps)) = tier
+        && let Some(layer) = &caps.caps
+    {
+        grants.narrow(layer, &format!("the {tier} tier"))?;
     }
     if let Some(layer) = &policy.grant {
         grants.narrow(layer, "policy")?;
     }
-    if confine {
-        grants.confine_to(target);
+    if policy.confine_to_incident_target || tier_confines {
+        grants.confine_to(&only);
     }
     Ok(grants)
 }

@@ -203,6 +203,15 @@ impl Provider for DryRunFleet {
         })
     }
 
+    async fn count_workloads(&self, namespace: Option<&str>) -> Result<u32, ProviderError> {
+        let workloads = self.workloads.lock().expect("fleet lock");
+        let count = workloads
+            .keys()
+            .filter(|w| namespace.is_none_or(|ns| w.namespace() == ns))
+            .count();
+        Ok(count as u32)
+    }
+
     async fn rotate(&self, log_set: &str) -> Result<Rotation, ProviderError> {
         let mut sets = self.log_sets.lock().expect("fleet lock");
         let set = sets.get_mut(log_set).ok_or_else(|| {

@@ -302,6 +302,10 @@ impl Provider for LogFiles {
         Err(not_workloads())
     }
 
+    async fn count_workloads(&self, _: Option<&str>) -> Result<u32, ProviderError> {
+        Err(not_workloads())
+    }
+
     async fn rotate(&self, log_set: &str) -> Result<Rotation, ProviderError> {
         let set = self.sets.get(log_set).cloned().ok_or_else(|| {
             ProviderError::NotFound(format!(

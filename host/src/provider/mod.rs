@@ -7,6 +7,7 @@
 
 mod dry_run;
 mod log_files;
+mod shadow;
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use dry_run::{DryRunFleet, FleetSpec, SimulatedLogSet, SimulatedWorkload};
 pub use log_files::{LogFiles, LogSetConfig};
+pub use shadow::Shadow;
 
 use crate::workload::Workload;
 
@@ -70,6 +72,10 @@ pub trait Provider: Send + Sync {
     async fn rollback(&self, target: &Workload) -> Result<u64, ProviderError>;
     /// Rotates a named log set.
     async fn rotate(&self, log_set: &str) -> Result<Rotation, ProviderError>;
+    /// How many workloads exist in `namespace` (or in the whole fleet when
+    /// `None`), for the blast-radius budget. There is no default: a provider
+    /// that cannot count makes the budget refuse, never guess.
+    async fn count_workloads(&self, namespace: Option<&str>) -> Result<u32, ProviderError>;
 }
 
 /// Routes workload effects and log-set effects to different providers, so a
@@ -122,5 +128,9 @@ impl Provider for Router {
 
     async fn rotate(&self, log_set: &str) -> Result<Rotation, ProviderError> {
         self.log_sets.rotate(log_set).await
+    }
+
+    async fn count_workloads(&self, namespace: Option<&str>) -> Result<u32, ProviderError> {
+        self.workloads()?.count_workloads(namespace).await
     }
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 pub use sqlite::SqliteStore;
 
+use crate::alert::Alert;
 use crate::audit::{AuditError, AuditLog, Entry, Receipt};
 use crate::guardrails::{KillSwitch, Millis, WindowSpec};
 use crate::policy::TargetPattern;
@@ -118,6 +119,8 @@ pub struct IncidentRow {
     pub opened_at: Millis,
     /// When it last changed.
     pub updated_at: Millis,
+    /// When its alert was reported resolved.
+    pub resolved_at: Option<Millis>,
 }
 
 /// A run that holds its target until it ends.
@@ -210,15 +213,27 @@ pub trait Store: Send + Sync {
         Ok(self.audit().append(entry).await?)
     }
 
+    /// Appends several audit records in order; returns once all are durable.
+    async fn record_all(&self, entries: Vec<Entry>) -> Result<Vec<Receipt>, StoreError> {
+        Ok(self.audit().append_many(entries).await?)
+    }
+
     /// Opens the incident or, for a repeated delivery, counts the delivery and
-    /// returns the existing row. `true` when it is new.
+    /// returns the existing row. `true` when it is new. `target` is the
+    /// workload, or a note when the alert names none.
     async fn open_incident(
         &self,
         id: &str,
-        alert: &str,
-        target: &Workload,
+        alert: &Alert,
+        target: &str,
         now: Millis,
     ) -> Result<(IncidentRow, bool), StoreError>;
+
+    /// The alert that opened an incident.
+    async fn alert_of(&self, id: &str) -> Result<Option<Alert>, StoreError>;
+
+    /// Notes that the incident's alert resolved; `false` if there is no such incident.
+    async fn mark_resolved(&self, id: &str, now: Millis) -> Result<bool, StoreError>;
 
     /// One incident.
     async fn incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError>;

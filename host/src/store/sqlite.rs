@@ -15,6 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{ActiveRun, Approval, History, IncidentRow, IncidentState, Store, StoreError};
+use crate::alert::Alert;
 use crate::audit::AuditLog;
 use crate::guardrails::{KillSwitch, Millis, WindowSpec};
 use crate::policy::TargetPattern;
@@ -30,7 +31,9 @@ const SCHEMA: [&str; 9] = [
         attempts INTEGER NOT NULL DEFAULT 0,
         deliveries INTEGER NOT NULL DEFAULT 1,
         opened_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL)",
+        updated_at INTEGER NOT NULL,
+        resolved_at INTEGER,
+        alert_json TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS active_runs (
         target TEXT PRIMARY KEY,
         run TEXT NOT NULL UNIQUE,
@@ -130,6 +133,7 @@ fn incident_row(row: &sqlx::sqlite::SqliteRow) -> Result<IncidentRow, StoreError
         deliveries: row.get::<i64, _>("deliveries") as u32,
         opened_at: row.get("opened_at"),
         updated_at: row.get("updated_at"),
+        resolved_at: row.get("resolved_at"),
     })
 }
 
@@ -146,30 +150,58 @@ impl Store for SqliteStore {
     async fn open_incident(
         &self,
         id: &str,
-        alert: &str,
-        target: &Workload,
+        alert: &Alert,
+        target: &str,
         now: Millis,
     ) -> Result<(IncidentRow, bool), StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO incidents (id, alert, target, state, opened_at, updated_at)
-             VALUES (?, ?, ?, 'open', ?, ?)
+        let alert_json = serde_json::to_string(alert).expect("an alert serialises");
+        sqlx::query(
+            "INSERT INTO incidents (id, alert, target, state, opened_at, updated_at, alert_json)
+             VALUES (?, ?, ?, 'open', ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET deliveries = deliveries + 1",
         )
         .bind(id)
-        .bind(alert)
-        .bind(target.to_string())
+        .bind(alert.name())
+        .bind(target)
         .bind(now)
         .bind(now)
+        .bind(alert_json)
         .execute(&self.pool)
         .await
         .map_err(self.fail())?;
-        let _ = inserted;
         let row = self.incident(id).await?.ok_or(StoreError::Corrupt {
             what: "incident that was just written",
             value: id.to_string(),
         })?;
         let new = row.deliveries == 1;
         Ok((row, new))
+    }
+
+    async fn alert_of(&self, id: &str) -> Result<Option<Alert>, StoreError> {
+        let json: Option<String> =
+            sqlx::query_scalar("SELECT alert_json FROM incidents WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(self.fail())?;
+        json.map(|json| {
+            serde_json::from_str(&json).map_err(|_| StoreError::Corrupt {
+                what: "alert",
+                value: id.to_string(),
+            })
+        })
+        .transpose()
+    }
+
+    async fn mark_resolved(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE incidents SET resolved_at = COALESCE(resolved_at, ?) WHERE id = ?")
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(self.fail())?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError> {
@@ -487,15 +519,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).await.unwrap();
         let target: Workload = "deployment/prod/checkout".parse().unwrap();
+        let alert: Alert = serde_json::from_value(serde_json::json!({
+            "status": "firing", "labels": {"alertname": "OOM"}
+        }))
+        .unwrap();
         let (row, new) = store
-            .open_incident("inc-1", "OOM", &target, 1000)
+            .open_incident("inc-1", &alert, &target.to_string(), 1000)
             .await
             .unwrap();
         assert!(new && row.state == IncidentState::Open && row.deliveries == 1);
+        assert_eq!(store.alert_of("inc-1").await.unwrap(), Some(alert.clone()));
+        assert!(store.mark_resolved("inc-1", 1500).await.unwrap());
         let (row, new) = store
-            .open_incident("inc-1", "OOM", &target, 1001)
+            .open_incident("inc-1", &alert, &target.to_string(), 1001)
             .await
             .unwrap();
+        assert_eq!(row.resolved_at, Some(1500));
         assert!(
             !new && row.deliveries == 2,
             "a repeated delivery is counted"

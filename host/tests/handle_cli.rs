@@ -1,0 +1,290 @@
+//! `blastwall handle` as an operator runs it, including a real crash: the
+//! process is killed with SIGKILL in the middle of a live remediation, and the
+//! next start finds the interrupted run, marks it, escalates it, and never
+//! retries it.
+
+mod common;
+
+use common::{blastwall, repo, stderr, stdout};
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn ok(o: Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+fn lines(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn handles_the_example_alerts_on_embedded_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let mut decisions = Vec::new();
+    for file in ["oom-killed", "cpu-saturation", "disk-full", "error-spike"] {
+        let out = ok(blastwall(&[
+            "handle",
+            "--insecure-unsigned",
+            "--data",
+            &data,
+            "--alert",
+            &format!("examples/alerts/{file}.json"),
+        ]));
+        let handled = lines(&out);
+        assert_eq!(handled.len(), 1, "{out}");
+        decisions.push((
+            handled[0]["class"].as_str().unwrap().to_string(),
+            handled[0]["decision"].as_str().unwrap().to_string(),
+        ));
+    }
+    assert_eq!(
+        decisions,
+        [
+            ("oom-killed".into(), "execute".into()),
+            ("cpu-saturation".into(), "execute".into()),
+            ("disk-full".into(), "execute".into()),
+            ("error-spike-after-deploy".into(), "await-approval".into()),
+        ]
+    );
+    let verified = ok(blastwall(&["audit", "verify", "--data", &data]));
+    assert!(verified.contains("records"), "{verified}");
+}
+
+#[test]
+fn refuses_unusable_input_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &[
+                "handle",
+                "--data",
+                &data,
+                "--alert",
+                "examples/alerts/oom-killed.json",
+            ],
+            "error: no plugins: pass --plugin FILE (signed) with --trust FILE, or --insecure-unsigned for the bundled examples",
+        ),
+        (
+            &[
+                "handle",
+                "--live",
+                "--insecure-unsigned",
+                "--data",
+                &data,
+                "--alert",
+                "examples/alerts/oom-killed.json",
+            ],
+            "error: --live needs --config FILE",
+        ),
+        (
+            &[
+                "handle",
+                "--insecure-unsigned",
+                "--data",
+                &data,
+                "--alert",
+                "Cargo.toml",
+            ],
+            "error: alerts in Cargo.toml are invalid",
+        ),
+    ];
+    for (args, message) in cases {
+        let o = blastwall(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&o).contains(message), "{args:?}: {}", stderr(&o));
+    }
+}
+
+/// A signed rotate-full-disk, a trust store, and a live configuration whose
+/// verification waits for the alert to resolve (so the run stays in flight).
+fn live_setup(dir: &std::path::Path) -> String {
+    let path = |name: &str| dir.join(name).display().to_string();
+    ok(blastwall(&[
+        "keygen",
+        "--out",
+        &path(""),
+        "--name",
+        "platform",
+    ]));
+    ok(blastwall(&[
+        "trust",
+        "add",
+        "--trust",
+        &path("trust.toml"),
+        "--tier",
+        "publisher",
+        &path("platform.pub"),
+    ]));
+    let bundled = blastwall::bundled::find("rotate-full-disk").unwrap();
+    std::fs::write(path("plain.wasm"), bundled.wasm).unwrap();
+    std::fs::write(path("manifest.toml"), bundled.manifest).unwrap();
+    ok(blastwall(&[
+        "plugin",
+        "sign",
+        "--key",
+        &path("platform.key"),
+        "--manifest",
+        &path("manifest.toml"),
+        "--out",
+        &path("rotate.wasm"),
+        &path("plain.wasm"),
+    ]));
+    std::fs::create_dir(dir.join("logs")).unwrap();
+    std::fs::write(dir.join("logs/app.log"), "GET /health 200\n".repeat(50_000)).unwrap();
+    let config = format!(
+        r#"
+[log-sets.app]
+root = "{logs}"
+pattern = "*.log"
+keep = 3
+
+[[classify.rules]]
+alertname = "NodeFilesystemAlmostFull"
+class = "disk-full"
+confidence = 0.95
+
+[catalog.disk-full]
+plugin = "rotate-full-disk@0.1.0"
+mode = "auto"
+params = {{ log-set = "app" }}
+verify = {{ kind = "alert-resolves", window = "5m", interval = "200ms" }}
+"#,
+        logs = dir.join("logs").display()
+    );
+    std::fs::write(path("blastwall.toml"), config).unwrap();
+    path("")
+}
+
+fn audit_kinds(data: &str) -> Vec<String> {
+    let db = std::path::Path::new(data).join("blastwall.db");
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return Vec::new();
+    };
+    let Ok(mut statement) = conn.prepare("SELECT kind FROM audit ORDER BY seq") else {
+        return Vec::new();
+    };
+    statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .map(|rows| rows.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_run_killed_mid_remediation_is_marked_interrupted_escalated_and_never_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = live_setup(dir.path());
+    let data = format!("{ws}data");
+    let args = |alert: &str| -> Vec<String> {
+        [
+            "handle",
+            "--live",
+            "--config",
+            &format!("{ws}blastwall.toml"),
+            "--trust",
+            &format!("{ws}trust.toml"),
+            "--plugin",
+            &format!("{ws}rotate.wasm"),
+            "--data",
+            &data,
+            "--alert",
+            alert,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_blastwall"))
+        .args(args("examples/alerts/disk-full.json"))
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the effect is done and verification is waiting: mid-remediation.
+    let started = Instant::now();
+    while !audit_kinds(&data)
+        .iter()
+        .any(|k| k == "verification.started")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "verification never started: {:?}",
+            audit_kinds(&data)
+        );
+        assert!(child.try_wait().unwrap().is_none(), "handle exited early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before_restart = audit_kinds(&data);
+    assert!(before_restart.contains(&"run.finished".to_string()));
+    // The real effect happened before the crash: the log was rotated.
+    let archived = std::fs::read_dir(dir.path().join("logs"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".gz")
+        })
+        .count();
+    assert_eq!(archived, 1);
+
+    // Restart with the same alert delivered again (Alertmanager repeats it).
+    let out = ok(Command::new(env!("CARGO_BIN_EXE_blastwall"))
+        .args(args("examples/alerts/disk-full.json"))
+        .current_dir(repo())
+        .output()
+        .unwrap());
+    let handled = lines(&out);
+    assert_eq!(handled.len(), 2, "{out}");
+    assert_eq!(handled[0]["decision"], "interrupted");
+    assert_eq!(handled[0]["state"], "interrupted");
+    assert!(
+        handled[0]["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("its effects are unknown and it will not be retried automatically")
+    );
+    assert_eq!(
+        handled[1]["decision"], "duplicate",
+        "never retried silently"
+    );
+    assert_eq!(handled[1]["incident"], handled[0]["incident"]);
+
+    // Everything acknowledged before the kill is still there, the chain verifies,
+    // and the incident's story ends with the interruption and its escalation.
+    let after = audit_kinds(&data);
+    assert_eq!(&after[..before_restart.len()], &before_restart[..]);
+    ok(blastwall(&["audit", "verify", "--data", &data]));
+    let incident = handled[0]["incident"].as_str().unwrap();
+    let shown = ok(blastwall(&["audit", "show", incident, "--data", &data]));
+    for kind in [
+        "run.started",
+        "run.finished",
+        "verification.started",
+        "run.interrupted",
+        "escalation",
+        "alert.duplicate",
+    ] {
+        assert!(
+            shown.contains(&format!("\"kind\":\"{kind}\"")),
+            "{kind} missing:\n{shown}"
+        );
+    }
+}
