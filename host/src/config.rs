@@ -110,3 +110,57 @@ impl HostConfig {
         Self::from_toml(&text, &path.display().to_string())
     }
 }
+
+#[cfg(test)]
+mod loop_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::classify::Classifier;
+    use crate::escalate::Escalator;
+    use crate::guardrails::Window;
+    use crate::signature::PluginArtifact;
+
+    fn bundled() -> Vec<Arc<PluginArtifact>> {
+        crate::bundled::ALL
+            .iter()
+            .map(|b| {
+                Arc::new(PluginArtifact::insecure_unsigned(
+                    b.wasm.to_vec(),
+                    b.manifest(),
+                ))
+            })
+            .collect()
+    }
+
+    /// The shipped files stay valid: every section parses and every check the
+    /// host makes at start passes.
+    #[test]
+    fn the_example_and_the_embedded_configuration_are_valid() {
+        let example = HostConfig::from_toml(
+            include_str!("../../examples/loop/blastwall.toml"),
+            "examples/loop/blastwall.toml",
+        )
+        .unwrap();
+        for config in [example, HostConfig::embedded_default()] {
+            let catalog = Catalog::resolve(&config.catalog, &bundled()).unwrap();
+            assert_eq!(catalog.classes().len(), 4);
+            Classifier::new(&config.classify).unwrap();
+            Escalator::new(&config.escalation).unwrap();
+            for spec in &config.guardrails.windows {
+                Window::try_from(spec.clone()).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn explains_a_misspelt_section() {
+        let err =
+            HostConfig::from_toml("[catalgo.oom-killed]\nplugin = \"x@1.0.0\"\n", "host.toml")
+                .unwrap_err()
+                .to_string();
+        assert!(err.starts_with("config host.toml is invalid:"), "{err}");
+        assert!(err.contains("unknown field `catalgo`"), "{err}");
+    }
+}

@@ -1,6 +1,7 @@
 //! The command line: argument definitions and one module per command.
 
 mod audit;
+mod guard;
 mod handle;
 mod keys;
 mod plugin;
@@ -29,6 +30,9 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Take alerts through the whole loop: classify, guardrails, run, verify, escalate, audit.
     Handle(Box<handle::HandleArgs>),
+    /// Kill switches and maintenance/exclusion windows (each change audited).
+    #[command(subcommand)]
+    Guard(guard::GuardCommand),
     /// Generate an Ed25519 signing key pair.
     Keygen(keys::KeygenArgs),
     /// Manage the trust store: which keys may sign plugins, in which tier.
@@ -51,6 +55,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(*args).await,
         Command::Handle(args) => handle::handle(*args).await,
+        Command::Guard(command) => guard::guard(command).await,
         Command::Keygen(args) => keys::keygen(args),
         Command::Trust(command) => keys::trust(command),
         Command::Plugin(command) => plugin::plugin(command),

@@ -9,6 +9,7 @@
 mod act;
 mod build;
 mod notify;
+pub mod operate;
 
 use std::sync::Arc;
 

@@ -159,6 +159,17 @@ pub struct History {
     pub windows: Vec<WindowSpec>,
 }
 
+/// What operators have switched: kill switches, windows, the storm freeze.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Controls {
+    /// Kill switches in force.
+    pub kill_switches: Vec<KillSwitch>,
+    /// Windows added at run time.
+    pub windows: Vec<WindowSpec>,
+    /// The storm breaker's freeze, if one was ever set.
+    pub storm_frozen_until: Option<Millis>,
+}
+
 /// An approval request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Approval {
@@ -256,6 +267,9 @@ pub trait Store: Send + Sync {
         since_hour: Millis,
         since_storm: Millis,
     ) -> Result<History, StoreError>;
+
+    /// Kill switches, windows and the storm freeze.
+    async fn controls(&self) -> Result<Controls, StoreError>;
 
     /// Claims `run.target`, counts an attempt for the incident and the run in
     /// the history, in one transaction. Fails with [`StoreError::TargetBusy`]

@@ -14,7 +14,9 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{ActiveRun, Approval, History, IncidentRow, IncidentState, Store, StoreError};
+use super::{
+    ActiveRun, Approval, Controls, History, IncidentRow, IncidentState, Store, StoreError,
+};
 use crate::alert::Alert;
 use crate::audit::AuditLog;
 use crate::guardrails::{KillSwitch, Millis, WindowSpec};
@@ -139,6 +141,60 @@ fn incident_row(row: &sqlx::sqlite::SqliteRow) -> Result<IncidentRow, StoreError
 
 fn scope_key(scope: Option<&TargetPattern>) -> String {
     scope.map(ToString::to_string).unwrap_or_default()
+}
+
+/// Kill switches, windows and the storm freeze, read in the caller's transaction.
+async fn read_controls(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    fail: &impl Fn(sqlx::Error) -> StoreError,
+) -> Result<Controls, StoreError> {
+    let frozen: Option<i64> = sqlx::query_scalar("SELECT frozen_until FROM storm WHERE id = 1")
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(fail)?;
+    let switches = sqlx::query("SELECT scope, reason, set_by, set_at FROM kill_switches")
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(fail)?;
+    let windows: Vec<String> = sqlx::query_scalar("SELECT spec FROM windows ORDER BY name")
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(fail)?;
+
+    let kill_switches = switches
+        .iter()
+        .map(|row| {
+            let scope: String = row.get("scope");
+            let pattern = if scope.is_empty() {
+                None
+            } else {
+                Some(scope.parse().map_err(|_| StoreError::Corrupt {
+                    what: "kill switch scope",
+                    value: scope.clone(),
+                })?)
+            };
+            Ok(KillSwitch {
+                scope: pattern,
+                reason: row.get("reason"),
+                set_by: row.get("set_by"),
+                set_at: row.get("set_at"),
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let windows = windows
+        .into_iter()
+        .map(|spec| {
+            serde_json::from_str(&spec).map_err(|_| StoreError::Corrupt {
+                what: "window",
+                value: spec,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Controls {
+        kill_switches,
+        windows,
+        storm_frozen_until: frozen,
+    })
 }
 
 #[async_trait]
@@ -270,66 +326,33 @@ impl Store for SqliteStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(&fail)?;
-        let frozen: Option<i64> = sqlx::query_scalar("SELECT frozen_until FROM storm WHERE id = 1")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(&fail)?;
         let in_flight: Vec<String> = sqlx::query_scalar("SELECT target FROM active_runs")
             .fetch_all(&mut *tx)
             .await
             .map_err(&fail)?;
-        let switches = sqlx::query("SELECT scope, reason, set_by, set_at FROM kill_switches")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(&fail)?;
-        let windows: Vec<String> = sqlx::query_scalar("SELECT spec FROM windows ORDER BY name")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(&fail)?;
+        let controls = read_controls(&mut tx, &fail).await?;
         tx.commit().await.map_err(&fail)?;
-
-        let kill_switches = switches
-            .iter()
-            .map(|row| {
-                let scope: String = row.get("scope");
-                let pattern = if scope.is_empty() {
-                    None
-                } else {
-                    Some(scope.parse().map_err(|_| StoreError::Corrupt {
-                        what: "kill switch scope",
-                        value: scope.clone(),
-                    })?)
-                };
-                Ok(KillSwitch {
-                    scope: pattern,
-                    reason: row.get("reason"),
-                    set_by: row.get("set_by"),
-                    set_at: row.get("set_at"),
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
-        let windows = windows
-            .into_iter()
-            .map(|spec| {
-                serde_json::from_str(&spec).map_err(|_| StoreError::Corrupt {
-                    what: "window",
-                    value: spec,
-                })
-            })
-            .collect::<Result<_, _>>()?;
         Ok(History {
             attempts: attempts.unwrap_or(0) as u32,
             last_run_at,
             target_runs_last_hour: target_runs as u32,
             runs_in_storm_window: storm_runs as u32,
-            storm_frozen_until: frozen,
+            storm_frozen_until: controls.storm_frozen_until,
             in_flight: in_flight
                 .into_iter()
                 .map(workload)
                 .collect::<Result<_, _>>()?,
-            kill_switches,
-            windows,
+            kill_switches: controls.kill_switches,
+            windows: controls.windows,
         })
+    }
+
+    async fn controls(&self) -> Result<Controls, StoreError> {
+        let fail = self.fail();
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        let controls = read_controls(&mut tx, &fail).await?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(controls)
     }
 
     async fn begin_run(&self, run: &ActiveRun) -> Result<(), StoreError> {
