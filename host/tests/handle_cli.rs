@@ -295,13 +295,26 @@ fn operators_switch_automation_off_and_on_and_every_change_is_audited() {
     let data = dir.path().display().to_string();
     let handle = || {
         let out = ok(blastwall(&[
-            "handle", "--insecure-unsigned", "--data", &data, "--alert", "examples/alerts/oom-killed.json",
+            "handle",
+            "--insecure-unsigned",
+            "--data",
+            &data,
+            "--alert",
+            "examples/alerts/oom-killed.json",
         ]));
         lines(&out).remove(0)
     };
     ok(blastwall(&[
-        "guard", "kill-switch", "--data", &data, "--by", "alice", "--scope", "deployment/prod/*",
-        "--reason", "database failover in progress",
+        "guard",
+        "kill-switch",
+        "--data",
+        &data,
+        "--by",
+        "alice",
+        "--scope",
+        "deployment/prod/*",
+        "--reason",
+        "database failover in progress",
     ]));
     let status: serde_json::Value =
         serde_json::from_str(&ok(blastwall(&["guard", "status", "--data", &data]))).unwrap();
@@ -309,19 +322,56 @@ fn operators_switch_automation_off_and_on_and_every_change_is_audited() {
     let refused = handle();
     assert_eq!(refused["decision"], "refuse");
     assert_eq!(refused["guardrail"], "kill-switch");
-    assert!(refused["reason"].as_str().unwrap().ends_with("database failover in progress"));
+    assert!(
+        refused["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("database failover in progress")
+    );
 
     ok(blastwall(&[
-        "guard", "clear-kill-switch", "--data", &data, "--by", "alice", "--scope", "deployment/prod/*",
+        "guard",
+        "clear-kill-switch",
+        "--data",
+        &data,
+        "--by",
+        "alice",
+        "--scope",
+        "deployment/prod/*",
     ]));
-    let o = blastwall(&["guard", "clear-kill-switch", "--data", &data, "--by", "alice"]);
+    let o = blastwall(&[
+        "guard",
+        "clear-kill-switch",
+        "--data",
+        &data,
+        "--by",
+        "alice",
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("error: no kill switch is set for every target"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("error: no kill switch is set for every target"),
+        "{}",
+        stderr(&o)
+    );
 
     // A bad window is refused with the reason; a good one holds the next alert.
     let o = blastwall(&[
-        "guard", "window", "--data", &data, "--by", "bob", "--name", "upgrade", "--kind", "maintenance",
-        "--target", "deployment/prod/*", "--start", "25:00", "--duration", "1h",
+        "guard",
+        "window",
+        "--data",
+        &data,
+        "--by",
+        "bob",
+        "--name",
+        "upgrade",
+        "--kind",
+        "maintenance",
+        "--target",
+        "deployment/prod/*",
+        "--start",
+        "25:00",
+        "--duration",
+        "1h",
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -330,8 +380,22 @@ fn operators_switch_automation_off_and_on_and_every_change_is_audited() {
         stderr(&o)
     );
     ok(blastwall(&[
-        "guard", "window", "--data", &data, "--by", "bob", "--name", "upgrade", "--kind", "maintenance",
-        "--target", "deployment/prod/*", "--start", "00:00", "--duration", "7days",
+        "guard",
+        "window",
+        "--data",
+        &data,
+        "--by",
+        "bob",
+        "--name",
+        "upgrade",
+        "--kind",
+        "maintenance",
+        "--target",
+        "deployment/prod/*",
+        "--start",
+        "00:00",
+        "--duration",
+        "7days",
     ]));
     // A new alert (the old incident is with a human): held by the window, nobody paged.
     let mut alert: serde_json::Value = serde_json::from_str(
@@ -342,7 +406,12 @@ fn operators_switch_automation_off_and_on_and_every_change_is_audited() {
     let path = dir.path().join("later.json");
     std::fs::write(&path, alert.to_string()).unwrap();
     let out = ok(blastwall(&[
-        "handle", "--insecure-unsigned", "--data", &data, "--alert", &path.display().to_string(),
+        "handle",
+        "--insecure-unsigned",
+        "--data",
+        &data,
+        "--alert",
+        &path.display().to_string(),
     ]));
     let held = lines(&out).remove(0);
     assert_eq!(held["decision"], "hold");
@@ -350,8 +419,85 @@ fn operators_switch_automation_off_and_on_and_every_change_is_audited() {
 
     let export = ok(blastwall(&["audit", "export", "--data", &data]));
     for kind in ["killswitch.set", "killswitch.cleared", "window.added"] {
-        assert!(export.contains(&format!("\"kind\":\"{kind}\"")), "{kind} missing");
+        assert!(
+            export.contains(&format!("\"kind\":\"{kind}\"")),
+            "{kind} missing"
+        );
     }
     assert!(export.contains("\\\"by\\\":\\\"bob\\\"") || export.contains("\"by\":\"bob\""));
     ok(blastwall(&["audit", "verify", "--data", &data]));
+}
+
+#[test]
+fn a_second_process_delivers_the_resolution_that_a_live_verification_waits_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = live_setup(dir.path());
+    let data = format!("{ws}data");
+    let args = |alert: &str| -> Vec<String> {
+        [
+            "handle",
+            "--live",
+            "--config",
+            &format!("{ws}blastwall.toml"),
+            "--trust",
+            &format!("{ws}trust.toml"),
+            "--plugin",
+            &format!("{ws}rotate.wasm"),
+            "--data",
+            &data,
+            "--alert",
+            alert,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let verifying = Command::new(env!("CARGO_BIN_EXE_blastwall"))
+        .args(args("examples/alerts/disk-full.json"))
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !audit_kinds(&data)
+        .iter()
+        .any(|k| k == "verification.started")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "verification never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Another process on the same data directory: it must not take the live
+    // run for an interrupted one, and its records must extend the same chain.
+    let mut resolved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("examples/alerts/disk-full.json")).unwrap(),
+    )
+    .unwrap();
+    resolved["status"] = "resolved".into();
+    resolved["alerts"][0]["status"] = "resolved".into();
+    let path = dir.path().join("resolved.json");
+    std::fs::write(&path, resolved.to_string()).unwrap();
+    let out = ok(Command::new(env!("CARGO_BIN_EXE_blastwall"))
+        .args(args(&path.display().to_string()))
+        .current_dir(repo())
+        .output()
+        .unwrap());
+    let handled = lines(&out);
+    assert_eq!(
+        handled.len(),
+        1,
+        "nothing recovered from a live process: {out}"
+    );
+    assert_eq!(handled[0]["decision"], "resolved");
+
+    let first = ok(verifying.wait_with_output().unwrap());
+    let first = lines(&first);
+    assert_eq!(first[0]["decision"], "execute");
+    assert_eq!(first[0]["state"], "remediated", "{first:?}");
+    assert_eq!(first[0]["run"]["verification"]["passed"], true);
+    let verified = ok(blastwall(&["audit", "verify", "--data", &data]));
+    assert!(verified.contains("records"), "{verified}");
 }

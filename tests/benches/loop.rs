@@ -132,7 +132,7 @@ async fn measure(alerts: usize, concurrency: usize) -> (Vec<Duration>, Duration)
         times.extend(worker.await.unwrap());
     }
     let wall = started.elapsed();
-    let verified = responder.store.audit().verify().await.unwrap();
+    let verified = responder.store().audit().verify().await.unwrap();
     eprintln!("  audit chain verified: {} records", verified.records);
     (times, wall)
 }

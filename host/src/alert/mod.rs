@@ -83,6 +83,9 @@ pub enum AlertError {
     /// The alert (or payload) is larger than blastwall accepts.
     #[error("alert is too large: {0}")]
     TooLarge(String),
+    /// The status is neither `firing` nor `resolved`.
+    #[error("alert status {0:?} is neither \"firing\" nor \"resolved\"")]
+    Status(String),
 }
 
 impl Alert {
@@ -103,6 +106,9 @@ impl Alert {
     pub fn validate(&self) -> Result<(), AlertError> {
         if self.name().is_empty() {
             return Err(AlertError::NoName);
+        }
+        if self.status != "firing" && self.status != "resolved" {
+            return Err(AlertError::Status(self.status.chars().take(64).collect()));
         }
         let pairs = self.labels.len() + self.annotations.len();
         if pairs > MAX_PAIRS {
@@ -199,6 +205,19 @@ mod tests {
         "generatorURL": "http://prometheus/graph", "fingerprint": "a1b2c3"
       }]
     }"#;
+
+    #[test]
+    fn refuses_a_status_other_than_firing_or_resolved() {
+        let text = PAYLOAD.replace(
+            "\"status\": \"firing\",\n        \"labels\"",
+            "\"status\": \"pending\",\n        \"labels\"",
+        );
+        assert_ne!(text, PAYLOAD);
+        assert_eq!(
+            parse_one(&text, 0).unwrap_err().to_string(),
+            "alert status \"pending\" is neither \"firing\" nor \"resolved\""
+        );
+    }
 
     #[test]
     fn reads_a_webhook_payload_and_a_bare_alert() {

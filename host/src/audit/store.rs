@@ -175,9 +175,8 @@ impl AuditLog {
             .connect_with(options.read_only(true))
             .await
             .map_err(store_error(&path))?;
-        let head = read_head(&mut writer, &path).await?;
         let (appends, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(write_loop(writer, queue, head, key));
+        tokio::spawn(write_loop(writer, queue, key));
         Ok(AuditLog {
             path,
             pool,
@@ -263,51 +262,40 @@ impl AuditLog {
     }
 }
 
-/// The chain head as stored.
-struct Head {
-    seq: u64,
-    hash: String,
-}
-
-async fn read_head(conn: &mut SqliteConnection, path: &Path) -> Result<Head, AuditError> {
-    let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-        .fetch_optional(&mut *conn)
+/// The chain head as the last commit left it, read inside each writing
+/// transaction: another process on the same file (an operator's CLI next to a
+/// running host) may have appended since, so the head is never cached.
+async fn head_in(tx: &mut SqliteConnection, key: &[u8; 32]) -> Result<(u64, [u8; 32]), String> {
+    let row = sqlx::query("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
+        .fetch_optional(&mut *tx)
         .await
-        .map_err(store_error(path))?;
-    Ok(match row {
-        Some(row) => Head {
-            seq: row.get::<i64, _>(0) as u64,
-            hash: row.get(1),
-        },
-        None => Head {
-            seq: 0,
-            hash: String::new(),
-        },
-    })
+        .map_err(|e| e.to_string())?;
+    let Some(row) = row else {
+        return Ok((0, GENESIS));
+    };
+    let seq = row.get::<i64, _>(0) as u64;
+    let hash: String = row.get(1);
+    let mac: String = row.get(2);
+    // Never extend a head this host did not sign: appending to a forged chain
+    // would bless it.
+    if head_mac(key, seq, &hash) != mac {
+        return Err(format!(
+            "the audit head (record {seq}) is not signed by this host's key; refusing to append (run `blastwall audit verify`)"
+        ));
+    }
+    let prev = hex::decode(&hash)
+        .ok()
+        .and_then(|h| <[u8; 32]>::try_from(h).ok())
+        .ok_or_else(|| format!("the audit head hash {hash:?} is malformed; refusing to append"))?;
+    Ok((seq, prev))
 }
 
 /// The single writer: batches appends into transactions (group commit).
 async fn write_loop(
     mut conn: SqliteConnection,
     mut queue: mpsc::Receiver<(Entry, Reply)>,
-    head: Head,
     key: [u8; 32],
 ) {
-    let mut seq = head.seq;
-    let mut prev = if head.seq == 0 {
-        GENESIS
-    } else {
-        match hex::decode(&head.hash)
-            .ok()
-            .and_then(|h| <[u8; 32]>::try_from(h).ok())
-        {
-            Some(hash) => hash,
-            None => {
-                tracing::error!("the audit head is malformed; refusing to append");
-                return;
-            }
-        }
-    };
     let mut batch: Vec<(Entry, Reply)> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.recv().await {
         batch.push(first);
@@ -317,10 +305,8 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        match write_batch(&mut conn, &batch, seq, prev, &key).await {
-            Ok((receipts, last_seq, last_hash)) => {
-                seq = last_seq;
-                prev = last_hash;
+        match write_batch(&mut conn, &batch, &key).await {
+            Ok(receipts) => {
                 for ((_, reply), receipt) in batch.drain(..).zip(receipts) {
                     let _ = reply.send(Ok(receipt));
                 }
@@ -338,11 +324,15 @@ async fn write_loop(
 async fn write_batch(
     conn: &mut SqliteConnection,
     batch: &[(Entry, Reply)],
-    mut seq: u64,
-    mut prev: [u8; 32],
     key: &[u8; 32],
-) -> Result<(Vec<Receipt>, u64, [u8; 32]), String> {
-    let mut tx = conn.begin().await.map_err(|e| e.to_string())?;
+) -> Result<Vec<Receipt>, String> {
+    // IMMEDIATE: take the write lock before reading the head, so no other
+    // writer can slip a record in between.
+    let mut tx = conn
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut seq, mut prev) = head_in(&mut tx, key).await?;
     let mut receipts = Vec::with_capacity(batch.len());
     for (entry, _) in batch {
         seq += 1;
@@ -383,7 +373,7 @@ async fn write_batch(
         .await
         .map_err(|e| e.to_string())?;
     tx.commit().await.map_err(|e| e.to_string())?;
-    Ok((receipts, seq, prev))
+    Ok(receipts)
 }
 
 fn verify_file(path: &Path, key: &[u8; 32]) -> Result<Verified, AuditError> {

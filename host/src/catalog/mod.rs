@@ -20,6 +20,7 @@
 //! rate-limit-per-hour = 6
 //! verify = { kind = "promql", query = "...", expect = "< 0.05", window = "5m", interval = "15s" }
 //! rollback = "rollback-bad-deploy@0.1.0" # run if verification fails
+//! model-may-trigger = false            # a model's label alone waits for approval
 //! ```
 
 use std::collections::BTreeMap;
@@ -155,8 +156,15 @@ pub struct CatalogEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant: Option<CapabilityScopes>,
     /// Targets beyond the incident's own the plugin may act on. Default: none.
+    /// Only with mode `approve` or `shadow`: the blast-radius budget and the
+    /// one-at-a-time claim count a run as one target.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub widen_to: Vec<TargetPattern>,
+    /// Whether the model classifier's answer alone may start an `auto` run.
+    /// Default `false`: a model-classified incident of an `auto` class waits
+    /// for a human's approval, whatever the alert's text says.
+    #[serde(default)]
+    pub model_may_trigger: bool,
 }
 
 fn default_floor() -> f32 {
@@ -266,6 +274,11 @@ impl Catalog {
             if entry.rate_limit_per_hour == 0 {
                 return Err(fail(
                     "rate-limit-per-hour 0 would never act; use mode = \"notify\" instead".into(),
+                ));
+            }
+            if !entry.widen_to.is_empty() && entry.mode == Mode::Auto {
+                return Err(fail(
+                    "widen-to needs mode \"approve\" or \"shadow\": an automatic run is budgeted as one target".into(),
                 ));
             }
             if let Some(verify) = &entry.verify {

@@ -123,6 +123,10 @@ fn explains_every_invalid_entry() {
             "unknown variant `yolo`, expected one of `auto`, `approve`, `notify`, `shadow`",
         ),
         (
+            "[catalog.oom-killed]\nplugin = \"restart-on-oom@0.1.0\"\nmode = \"auto\"\nwiden-to = [\"deployment/prod/*\"]",
+            "catalog class oom-killed: widen-to needs mode \"approve\" or \"shadow\": an automatic run is budgeted as one target",
+        ),
+        (
             "[catalog.oom-killed]\nplugin = \"restart-on-oom@0.1.0\"\ncooldwon = \"5m\"",
             "unknown field `cooldwon`",
         ),

@@ -8,7 +8,8 @@
 //! and escalates them).
 //!
 //! Exit codes: 0 every alert was handled (whatever was decided); 1 the
-//! configuration, plugins, input or store were unusable.
+//! configuration, plugins, input or store were unusable, or the store failed
+//! for some alert (the others are still handled).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -162,9 +163,21 @@ pub async fn handle(args: HandleArgs) -> anyhow::Result<ExitCode> {
     for recovered in responder.recover().await? {
         println!("{}", serde_json::to_string(&recovered)?);
     }
+    // One alert's failure (the store refusing a write) does not stop the
+    // others; the exit code says something failed.
+    let mut failed = 0;
     for alert in alerts {
-        let handled = responder.handle(alert).await?;
-        println!("{}", serde_json::to_string(&handled)?);
+        match responder.handle(alert).await {
+            Ok(handled) => println!("{}", serde_json::to_string(&handled)?),
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e}");
+            }
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

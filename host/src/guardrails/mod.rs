@@ -33,6 +33,8 @@ pub enum Guardrail {
     ConfidenceFloor,
     /// The catalog entry's mode: `auto`, `approve`, `notify` or `shadow`.
     Mode,
+    /// Another remediation is in flight on the same target.
+    OneAtATime,
     /// This incident already had its allowed number of runs.
     MaxAttempts,
     /// The same plugin acted on the same target too recently.
@@ -43,22 +45,24 @@ pub enum Guardrail {
     StormBreaker,
     /// Acting would touch too large a share of the namespace or fleet at once.
     BlastRadius,
-    /// Another remediation is in flight on the same target.
-    OneAtATime,
 }
 
 /// The fixed evaluation order.
+///
+/// One-at-a-time comes right after the mode: a second alert for a target whose
+/// remediation is still running is held quietly, before cooldown or rate
+/// limits (which that very run started) would refuse it and page someone.
 pub const ORDER: [Guardrail; 10] = [
     Guardrail::KillSwitch,
     Guardrail::Window,
     Guardrail::ConfidenceFloor,
     Guardrail::Mode,
+    Guardrail::OneAtATime,
     Guardrail::MaxAttempts,
     Guardrail::Cooldown,
     Guardrail::RateLimit,
     Guardrail::StormBreaker,
     Guardrail::BlastRadius,
-    Guardrail::OneAtATime,
 ];
 
 impl fmt::Display for Guardrail {
@@ -199,12 +203,15 @@ pub struct KillSwitch {
 }
 
 /// How many workloads there are, as far as the provider knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct FleetSize {
     /// In the target's namespace.
     pub namespace: Option<u32>,
     /// In the whole fleet.
     pub total: Option<u32>,
+    /// Why a count is missing, from the provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_because: Option<String>,
 }
 
 /// What the store (and the provider) observed, as input to [`evaluate`].
@@ -546,8 +553,14 @@ fn blast_radius(config: &BlastRadiusConfig, target: &Workload, seen: &Observed) 
     let mut details = Vec::new();
     for (group, size, busy) in groups {
         let Some(size) = size else {
+            let because = seen
+                .fleet
+                .unknown_because
+                .as_deref()
+                .map(|why| format!(" ({why})"))
+                .unwrap_or_default();
             return Step::Refuse(format!(
-                "the size of {group} is unknown, so the blast radius cannot be bounded"
+                "the size of {group} is unknown{because}, so the blast radius cannot be bounded"
             ));
         };
         let allowed = config.allowed(size);

@@ -29,6 +29,7 @@ fn calm() -> Observed {
         fleet: FleetSize {
             namespace: Some(8),
             total: Some(40),
+            unknown_because: None,
         },
         ..Observed::default()
     }
@@ -323,7 +324,11 @@ fn blast_radius(
 ) {
     let seen = Observed {
         in_flight,
-        fleet: FleetSize { namespace, total },
+        fleet: FleetSize {
+            namespace,
+            total,
+            unknown_because: None,
+        },
         ..calm()
     };
     let decision = decide(&seen);
@@ -398,7 +403,7 @@ fn a_plugin_without_workload_capabilities_does_not_spend_the_blast_radius() {
     };
     let decision = evaluate(&GuardrailConfig::default(), request, &seen);
     assert_eq!(decision.verdict, Verdict::Execute);
-    let check = &decision.checks[8];
+    let check = &decision.checks[9];
     assert_eq!(check.guardrail, Guardrail::BlastRadius);
     assert_eq!(check.detail, "the plugin has no workload capability");
 }

@@ -1,20 +1,32 @@
 //! Acting on a decision: grant, load, run, record, verify, roll back.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::json;
 
+use super::witness::Witnessed;
 use super::{Case, Handled, Responder, StoreResolution};
 use crate::audit::Entry;
 use crate::catalog::Resolved;
+use crate::guardrails::{WindowKind, now_ms};
 use crate::incident::Incident;
-use crate::policy::{self, Policy};
+use crate::policy::{self, Grants, Policy};
 use crate::provider::{Provider, Shadow};
-use crate::sandbox::{DenialRecord, Effect, Outcome, RunRequest};
+use crate::sandbox::{DenialRecord, Effect, LoadedPlugin, Outcome, RunRequest};
 use crate::signature::PluginArtifact;
 use crate::store::{IncidentState, StoreError};
 use crate::verify::{self, Verification};
+
+/// A plugin granted and loaded for one incident, before any guardrail runs:
+/// a plugin that cannot be granted what it needs is refused without using
+/// up attempts, rate limits or the storm budget.
+pub(crate) struct Prepared {
+    artifact: Arc<PluginArtifact>,
+    grants: Grants,
+    plugin: LoadedPlugin,
+}
 
 /// One run as the loop reports it.
 #[derive(Debug, Clone, Serialize)]
@@ -28,9 +40,6 @@ pub struct RunSummary {
     /// How it ended; absent when it was refused before running.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
-    /// Why it never ran (grant or load refused).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refused: Option<String>,
     /// Changes made or simulated.
     pub effects: Vec<Effect>,
     /// Calls the grant refused.
@@ -55,84 +64,116 @@ impl RunSummary {
     }
 
     fn why_not(&self) -> String {
-        match (&self.refused, &self.outcome) {
-            (Some(reason), _) => reason.clone(),
-            (None, Some(outcome)) => format!(
+        match &self.outcome {
+            Some(outcome) => format!(
                 "the run ended with {}: {}",
                 outcome.kind(),
                 serde_json::to_string(outcome).expect("serialises")
             ),
-            (None, None) => "the run did not happen".into(),
+            None => "the run did not happen".into(),
         }
     }
 }
 
+fn label(artifact: &PluginArtifact) -> String {
+    format!(
+        "{}@{}",
+        artifact.manifest().name,
+        artifact.manifest().version
+    )
+}
+
 impl Responder {
-    /// Runs the catalog's plugin for the case and follows up. `run` already
-    /// holds the target unless this is a shadow run.
+    /// Grants `artifact` what `policy`, its tier and its manifest allow on the
+    /// case's target, and loads it linked with exactly that.
+    pub(crate) fn prepare(
+        &self,
+        case: &Case,
+        artifact: &Arc<PluginArtifact>,
+        policy: &Policy,
+    ) -> Result<Prepared, String> {
+        let target = case.target.as_ref().expect("prepared only with a target");
+        let tier = artifact
+            .provenance()
+            .tier()
+            .map(|tier| (tier, self.tiers.caps(tier)));
+        let refused = |e: String| format!("{} was refused: {e}", label(artifact));
+        let grants = policy::grant(&artifact.manifest().capabilities, tier, policy, target)
+            .map_err(|e| refused(e.to_string()))?;
+        let plugin = self
+            .sandbox
+            .load(artifact, &grants)
+            .map_err(|e| refused(e.to_string()))?;
+        Ok(Prepared {
+            artifact: artifact.clone(),
+            grants,
+            plugin,
+        })
+    }
+
+    /// Runs the prepared plugin and follows up. `run` holds the target unless
+    /// this is a shadow run. If the store fails midway, the claim is marked
+    /// abandoned (not released), so recovery reports the run as interrupted.
     pub(crate) async fn execute(
         &self,
         case: &Case,
         resolved: &Resolved,
+        prepared: Prepared,
         run: String,
         shadow: bool,
     ) -> Result<Handled, StoreError> {
-        let policy = resolved.entry.policy();
-        let result = self
-            .act(
-                case,
-                &resolved.plugin,
-                &policy,
-                &resolved.entry.params,
-                &run,
-                shadow,
-            )
-            .await;
-        // Whatever happens, the target is released once this run is over.
-        let finished = self.follow_up(case, resolved, result, shadow).await;
-        if !shadow {
-            self.store.end_run(&run).await?;
+        let params = &resolved.entry.params;
+        let result = match self.act(case, prepared, params, &run, shadow).await {
+            Ok(summary) => self.follow_up(case, resolved, summary, shadow).await,
+            Err(e) => Err(e),
+        };
+        if shadow {
+            return result;
         }
-        finished
+        match result {
+            Ok(handled) => {
+                self.store.end_run(&run).await?;
+                Ok(handled)
+            }
+            Err(e) => {
+                if let Err(also) = self.store.abandon_run(&run).await {
+                    tracing::error!(
+                        "run {run}: the store failed ({e}) and the claim could not be marked abandoned ({also}); the next start recovers it"
+                    );
+                }
+                Err(e)
+            }
+        }
     }
 
     async fn follow_up(
         &self,
         case: &Case,
         resolved: &Resolved,
-        result: Result<RunSummary, StoreError>,
+        mut summary: RunSummary,
         shadow: bool,
     ) -> Result<Handled, StoreError> {
-        let mut summary = result?;
-        let class = Some(case.class.as_str());
         let decision = if shadow { "shadow" } else { "execute" };
+        let done = if shadow {
+            IncidentState::Shadowed
+        } else {
+            IncidentState::Remediated
+        };
         if !summary.completed() {
             let reason = summary.why_not();
-            let state = if shadow {
-                IncidentState::Shadowed
-            } else {
-                IncidentState::Failed
-            };
-            self.store
-                .set_state(&case.id, state, class, super::now_ms())
-                .await?;
-            if !shadow {
-                self.escalate(case, "run-failed", &reason, Some(json!(&summary)))
-                    .await?;
+            if shadow {
+                self.settle(case, done, &reason).await?;
+                return Ok(self.handled(case, decision, reason, done, summary, false));
             }
-            return Ok(self.handled(case, decision, reason, state, summary, !shadow));
+            self.settle(case, IncidentState::Failed, &reason).await?;
+            self.escalate(case, "run-failed", &reason, Some(json!(&summary)))
+                .await?;
+            return Ok(self.handled(case, decision, reason, IncidentState::Failed, summary, true));
         }
         let Some(spec) = &resolved.entry.verify else {
-            let state = if shadow {
-                IncidentState::Shadowed
-            } else {
-                IncidentState::Remediated
-            };
-            self.store
-                .set_state(&case.id, state, class, super::now_ms())
-                .await?;
             let reason = "the run completed; no verification is configured".to_string();
-            return Ok(self.handled(case, decision, reason, state, summary, false));
+            self.settle(case, done, &reason).await?;
+            return Ok(self.handled(case, decision, reason, done, summary, false));
         };
         let resolution = StoreResolution(self.store.as_ref());
         let prometheus = self.prometheus.as_ref();
@@ -153,56 +194,107 @@ impl Responder {
             json!({"run": &summary.run, "verification": &verification}),
         )
         .await?;
-        let passed = verification.passed;
-        let reason = verification.reason.clone();
+        let (passed, conclusive) = (verification.passed, verification.conclusive);
+        let outcome = verification.reason.clone();
         summary.verification = Some(verification);
-        if shadow || self.simulated {
-            let state = if shadow {
-                IncidentState::Shadowed
-            } else {
-                IncidentState::Remediated
-            };
-            self.store
-                .set_state(&case.id, state, class, super::now_ms())
-                .await?;
-            let reason = format!("the run completed; verification {reason}");
-            return Ok(self.handled(case, decision, reason, state, summary, false));
+        if shadow || self.simulated || passed {
+            let reason = format!("the run completed; verification {outcome}");
+            self.settle(case, done, &reason).await?;
+            return Ok(self.handled(case, decision, reason, done, summary, false));
         }
-        if passed {
-            self.store
-                .set_state(&case.id, IncidentState::Remediated, class, super::now_ms())
-                .await?;
-            let reason = format!("the run completed and verification {reason}");
-            return Ok(self.handled(
-                case,
-                decision,
-                reason,
-                IncidentState::Remediated,
-                summary,
-                false,
-            ));
-        }
-        if let Some(rollback) = &resolved.rollback {
-            let run = format!("{}-rollback", summary.run);
-            let rolled = self
-                .act(
-                    case,
-                    rollback,
-                    &Policy::as_declared(),
-                    &Default::default(),
-                    &run,
-                    false,
-                )
-                .await?;
-            summary.rollback = Some(Box::new(rolled));
-        }
-        self.store
-            .set_state(&case.id, IncidentState::Failed, class, super::now_ms())
-            .await?;
-        let reason = format!("verification failed: {reason}");
-        self.escalate(case, "verification-failed", &reason, Some(json!(&summary)))
+        let escalation = if conclusive {
+            if let Some(rollback) = &resolved.rollback {
+                summary.rollback = self.roll_back(case, rollback, &summary.run).await?;
+            }
+            "verification-failed"
+        } else {
+            // Nothing was judged, so nothing says the run did harm: no rollback.
+            "verification-inconclusive"
+        };
+        let reason = format!("{escalation}: {outcome}");
+        self.settle(case, IncidentState::Failed, &reason).await?;
+        self.escalate(case, escalation, &reason, Some(json!(&summary)))
             .await?;
         Ok(self.handled(case, decision, reason, IncidentState::Failed, summary, true))
+    }
+
+    /// Runs the catalog's rollback plugin on the same target, under the run's
+    /// claim, after re-checking what an operator may have switched since the
+    /// run started (kill switch, window, storm freeze). The rollback counts in
+    /// the run history like any run.
+    async fn roll_back(
+        &self,
+        case: &Case,
+        artifact: &Arc<PluginArtifact>,
+        run: &str,
+    ) -> Result<Option<Box<RunSummary>>, StoreError> {
+        let target = case
+            .target
+            .as_ref()
+            .expect("rolled back only with a target");
+        let now = now_ms();
+        let controls = self.store.controls().await?;
+        let mut refusal = controls
+            .kill_switches
+            .iter()
+            .find(|k| k.scope.as_ref().is_none_or(|p| p.matches(target)))
+            .map(|k| {
+                format!(
+                    "a kill switch set by {} covers {target}: {}",
+                    k.set_by, k.reason
+                )
+            });
+        if refusal.is_none() {
+            let stored = controls
+                .windows
+                .into_iter()
+                .filter_map(|spec| crate::guardrails::Window::try_from(spec).ok());
+            refusal = self
+                .windows
+                .iter()
+                .cloned()
+                .chain(stored)
+                .find(|w| w.covers(target) && w.is_open(now))
+                .map(|w| {
+                    let kind = match w.kind() {
+                        WindowKind::Maintenance => "maintenance",
+                        WindowKind::Exclusion => "exclusion",
+                    };
+                    format!("{kind} window {:?} is open for {target}", w.name())
+                });
+        }
+        if refusal.is_none() && controls.storm_frozen_until.is_some_and(|until| until > now) {
+            refusal = Some("the storm breaker has frozen auto-execution".into());
+        }
+        self.record(
+            &case.id,
+            "rollback.decision",
+            json!({"run": run, "plugin": label(artifact), "allowed": refusal.is_none(), "reason": &refusal}),
+        )
+        .await?;
+        if refusal.is_some() {
+            return Ok(None);
+        }
+        let rollback_run = format!("{run}-rollback");
+        let prepared = match self.prepare(case, artifact, &Policy::as_declared()) {
+            Ok(prepared) => prepared,
+            Err(reason) => {
+                self.record(
+                    &case.id,
+                    "run.refused",
+                    json!({"run": &rollback_run, "reason": &reason}),
+                )
+                .await?;
+                return Ok(None);
+            }
+        };
+        self.store
+            .count_run(target, &artifact.manifest().name, now)
+            .await?;
+        let summary = self
+            .act(case, prepared, &BTreeMap::new(), &rollback_run, false)
+            .await?;
+        Ok(Some(Box::new(summary)))
     }
 
     fn handled(
@@ -220,70 +312,34 @@ impl Responder {
         handled
     }
 
-    /// Grants, loads and runs one plugin, recording the grant, the start
-    /// (durably, before the run), the end, and every capability call.
+    /// Runs one prepared plugin, recording the start (durably, before the
+    /// run, with its grants), the end, and every capability call.
     async fn act(
         &self,
         case: &Case,
-        artifact: &Arc<PluginArtifact>,
-        policy: &Policy,
-        params: &std::collections::BTreeMap<String, String>,
+        prepared: Prepared,
+        params: &BTreeMap<String, String>,
         run: &str,
         shadow: bool,
     ) -> Result<RunSummary, StoreError> {
+        let Prepared {
+            artifact,
+            grants,
+            plugin,
+        } = prepared;
         let target = case.target.clone().expect("acted on only with a target");
-        let manifest = artifact.manifest();
         let mode = match (shadow, self.simulated) {
             (true, _) => "shadow",
             (false, true) => "dry-run",
             (false, false) => "live",
         };
-        let mut summary = RunSummary {
-            run: run.to_string(),
-            plugin: format!("{}@{}", manifest.name, manifest.version),
-            mode,
-            outcome: None,
-            refused: None,
-            effects: Vec::new(),
-            denials: Vec::new(),
-            fuel_consumed: 0,
-            peak_memory_bytes: 0,
-            duration_us: 0,
-            verification: None,
-            rollback: None,
-        };
-        let tier = artifact
-            .provenance()
-            .tier()
-            .map(|tier| (tier, self.tiers.caps(tier)));
-        let loaded = policy::grant(&manifest.capabilities, tier, policy, &target)
-            .map_err(|e| e.to_string())
-            .and_then(|grants| {
-                let plugin = self
-                    .sandbox
-                    .load(artifact, &grants)
-                    .map_err(|e| e.to_string())?;
-                Ok((grants, plugin))
-            });
-        let (grants, plugin) = match loaded {
-            Ok(loaded) => loaded,
-            Err(reason) => {
-                self.record(
-                    &case.id,
-                    "run.refused",
-                    json!({"run": run, "plugin": &summary.plugin, "reason": &reason}),
-                )
-                .await?;
-                summary.refused = Some(format!("{} was refused: {reason}", summary.plugin));
-                return Ok(summary);
-            }
-        };
+        let name = label(&artifact);
         self.record(
             &case.id,
             "run.started",
             json!({
                 "run": run,
-                "plugin": &summary.plugin,
+                "plugin": &name,
                 "digest": artifact.digest(),
                 "provenance": artifact.provenance(),
                 "mode": mode,
@@ -293,9 +349,15 @@ impl Responder {
         )
         .await?;
         let provider: Arc<dyn Provider> = if shadow {
+            // Nothing changes, so there is nothing to write ahead.
             Arc::new(Shadow::new(self.provider.clone()))
         } else {
-            self.provider.clone()
+            Arc::new(Witnessed {
+                inner: self.provider.clone(),
+                store: self.store.clone(),
+                incident: case.id.clone(),
+                run: run.to_string(),
+            })
         };
         let incident = Incident {
             id: case.id.clone(),
@@ -322,7 +384,7 @@ impl Responder {
             kind: "run.finished".into(),
             body: json!({
                 "run": run,
-                "plugin": &summary.plugin,
+                "plugin": &name,
                 "outcome": &report.outcome,
                 "fuel_consumed": report.fuel_consumed,
                 "peak_memory_bytes": report.peak_memory_bytes,
@@ -343,12 +405,18 @@ impl Responder {
             body: json!({"run": run, "index": index, "call": call}),
         }));
         self.store.record_all(entries).await?;
-        summary.outcome = Some(report.outcome);
-        summary.effects = report.effects;
-        summary.denials = report.denials;
-        summary.fuel_consumed = report.fuel_consumed;
-        summary.peak_memory_bytes = report.peak_memory_bytes;
-        summary.duration_us = report.duration_us;
-        Ok(summary)
+        Ok(RunSummary {
+            run: run.to_string(),
+            plugin: name,
+            mode,
+            outcome: Some(report.outcome),
+            effects: report.effects,
+            denials: report.denials,
+            fuel_consumed: report.fuel_consumed,
+            peak_memory_bytes: report.peak_memory_bytes,
+            duration_us: report.duration_us,
+            verification: None,
+            rollback: None,
+        })
     }
 }

@@ -53,6 +53,17 @@ impl Responder {
             .iter()
             .map(|spec| Window::try_from(spec.clone()).map_err(|e| format!("guardrails: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
+        let promql = config.catalog.iter().find(|(_, e)| {
+            matches!(
+                e.verify,
+                Some(crate::verify::VerificationSpec::Promql { .. })
+            )
+        });
+        if let (Some((class, _)), None) = (promql, &config.prometheus) {
+            return Err(format!(
+                "catalog class {class}: verify uses PromQL, but there is no [prometheus] section"
+            ));
+        }
         let escalator = Escalator::new(&config.escalation).map_err(|e| e.to_string())?;
         let prometheus = config
             .prometheus

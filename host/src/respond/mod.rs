@@ -1,15 +1,19 @@
-//! The remediation loop: alert → incident → classification → guardrails →
-//! grant → signed plugin in the sandbox → verification → escalation, with an
-//! audit record for every step, durable before the step it describes acts.
+//! The remediation loop: alert → incident → classification → grant →
+//! guardrails → signed plugin in the sandbox → verification → escalation,
+//! with an audit record for every step, durable before the step it
+//! describes acts.
 //!
 //! [`Responder::handle`] reads as the list of stages. The one lock it takes
-//! covers reading the history, deciding and claiming the target, so two
-//! alerts can never both pass the same budget; plugins run outside it.
+//! covers re-reading the incident, reading the history, deciding, setting
+//! the incident's state and claiming the target, so two alerts (or two
+//! deliveries of one) can never both pass the same budget; plugins run
+//! outside it.
 
 mod act;
 mod build;
 mod notify;
 pub mod operate;
+mod witness;
 
 use std::sync::Arc;
 
@@ -20,49 +24,37 @@ use serde_json::json;
 use crate::alert::Alert;
 use crate::audit::Entry;
 use crate::catalog::{Catalog, Resolved};
-use crate::classify::{Classification, Classifier};
+use crate::classify::{Classification, ClassifiedBy, Classifier};
 use crate::escalate::Escalator;
 use crate::guardrails::{
-    self, Decision, FleetSize, GuardrailConfig, Millis, Observed, Request, Verdict, Window, now_ms,
+    self, Decision, FleetSize, GuardrailConfig, Millis, Mode, Observed, Request, Verdict, Window,
+    now_ms,
 };
 use crate::incident::{incident_id, target_of};
 use crate::policy::{Capability, TierPolicy};
 use crate::provider::Provider;
 use crate::sandbox::Sandbox;
-use crate::store::{ActiveRun, Approval, IncidentState, Store, StoreError};
+use crate::store::{ActiveRun, Approval, IncidentRow, IncidentState, Store, StoreError, owner};
 use crate::verify::{Prometheus, ResolutionSource};
 use crate::workload::Workload;
 
 pub use act::RunSummary;
 pub use build::Parts;
 
-/// Everything the loop needs, built once at start.
+/// Everything the loop needs, built once at start by [`Responder::from_config`].
 pub struct Responder {
-    /// Class → plugin and per-class rules.
-    pub catalog: Catalog,
-    /// Rules and the optional model.
-    pub classifier: Classifier,
-    /// Global guardrail settings.
-    pub guardrails: GuardrailConfig,
-    /// Windows from the configuration (the store holds those added later).
-    pub windows: Vec<Window>,
-    /// The sandbox every plugin runs in.
-    pub sandbox: Arc<Sandbox>,
-    /// Caps per signer tier.
-    pub tiers: TierPolicy,
-    /// Where effects go.
-    pub provider: Arc<dyn Provider>,
-    /// Whether `provider` is itself a simulation (a dry-run host): runs are
-    /// marked dry-run and verification is judged as "would have".
-    pub simulated: bool,
-    /// All state and the audit chain.
-    pub store: Arc<dyn Store>,
-    /// Notifiers.
-    pub escalator: Escalator,
-    /// For PromQL verification.
-    pub prometheus: Option<Prometheus>,
-    /// Serialises decide-and-claim.
-    pub decide_lock: tokio::sync::Mutex<()>,
+    catalog: Catalog,
+    classifier: Classifier,
+    guardrails: GuardrailConfig,
+    windows: Vec<Window>,
+    sandbox: Arc<Sandbox>,
+    tiers: TierPolicy,
+    provider: Arc<dyn Provider>,
+    simulated: bool,
+    store: Arc<dyn Store>,
+    escalator: Escalator,
+    prometheus: Option<Prometheus>,
+    decide_lock: tokio::sync::Mutex<()>,
 }
 
 /// Why the loop could not handle an alert. Only the store can fail it: when
@@ -88,7 +80,7 @@ pub struct Handled {
     /// The decision: `execute`, `shadow`, `await-approval`, `notify`, `hold`,
     /// `refuse`, `duplicate`, `resolved` or `interrupted`.
     pub decision: String,
-    /// Which guardrail decided, when one refused or held.
+    /// Which guardrail (or earlier stage) decided, when one refused or held.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guardrail: Option<String>,
     /// Why, in a sentence.
@@ -129,6 +121,11 @@ impl Case {
     }
 }
 
+/// Whether a delivery of an existing incident may be decided on again.
+fn decidable(row: &IncidentRow) -> bool {
+    row.state.may_decide_again() && row.resolved_at.is_none()
+}
+
 /// Reads alert resolution from the store, for `alert-resolves` verification.
 struct StoreResolution<'a>(&'a dyn Store);
 
@@ -139,7 +136,20 @@ impl ResolutionSource for StoreResolution<'_> {
     }
 }
 
+/// The outcome of the decide step.
+enum Decided {
+    /// Another delivery got there first; nothing to do.
+    Duplicate(IncidentState),
+    /// The guardrails' decision, and the claimed run for `execute`.
+    Decision(Decision, Option<String>),
+}
+
 impl Responder {
+    /// The store: state and the audit chain.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     pub(crate) async fn record(
         &self,
         incident: &str,
@@ -154,6 +164,24 @@ impl Responder {
             })
             .await?;
         Ok(())
+    }
+
+    /// Moves the incident to its final state for this delivery, on the record.
+    pub(crate) async fn settle(
+        &self,
+        case: &Case,
+        state: IncidentState,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.store
+            .set_state(&case.id, state, None, now_ms())
+            .await?;
+        self.record(
+            &case.id,
+            "incident.state",
+            json!({"state": state, "reason": reason}),
+        )
+        .await
     }
 
     /// Handles one alert, start to finish.
@@ -183,25 +211,16 @@ impl Responder {
             alert,
             target: target.as_ref().ok().cloned(),
             target_text,
-            class: "unknown".into(),
+            class: row.class.clone().unwrap_or_else(|| "unknown".into()),
             confidence: 0.0,
         };
-        if !new && !row.state.may_decide_again() {
-            let reason = format!(
-                "a repeated delivery of an incident that is {}: not decided again",
-                row.state.as_str()
-            );
-            self.record(
-                &case.id,
-                "alert.duplicate",
-                json!({"state": row.state, "reason": &reason}),
-            )
-            .await?;
-            return Ok(case.handled("duplicate", reason, row.state));
+        if !new && !decidable(&row) {
+            return Ok(self.duplicate(&case, &row).await?);
         }
         if let Err(e) = target {
-            let reason = format!("no target: {e}");
-            return self.refuse(&case, None, "target", reason).await;
+            return Ok(self
+                .refuse(&case, "target", format!("no target: {e}"))
+                .await?);
         }
         let classification = self.classify(&case).await?;
         case.class = classification.label().to_string();
@@ -217,10 +236,52 @@ impl Responder {
                 }
                 None => format!("unknown class: {}", classification.reason),
             };
-            return self.refuse(&case, None, "catalog", reason).await;
+            return Ok(self.refuse(&case, "catalog", reason).await?);
         };
-        let decision = self.decide(&case, resolved, now).await?;
-        self.follow(&case, resolved, decision).await
+        let mode = self.mode_for(resolved, &classification);
+        let prepared = match self.prepare(&case, &resolved.plugin, &resolved.entry.policy()) {
+            Ok(prepared) => prepared,
+            Err(reason) => return Ok(self.refuse(&case, "grant", reason).await?),
+        };
+        match self.decide(&case, resolved, mode, now).await? {
+            Decided::Duplicate(state) => {
+                let row = IncidentRow { state, ..row };
+                Ok(self.duplicate(&case, &row).await?)
+            }
+            Decided::Decision(decision, run) => Ok(self
+                .follow(&case, resolved, prepared, decision, run)
+                .await?),
+        }
+    }
+
+    /// A model's word alone never triggers an automatic run unless the
+    /// catalog entry opts in: `auto` becomes `approve`.
+    fn mode_for(&self, resolved: &Resolved, classification: &Classification) -> Mode {
+        let by_model = matches!(classification.by, ClassifiedBy::Model { .. });
+        match resolved.entry.mode {
+            Mode::Auto if by_model && !resolved.entry.model_may_trigger => Mode::Approve,
+            mode => mode,
+        }
+    }
+
+    async fn duplicate(&self, case: &Case, row: &IncidentRow) -> Result<Handled, StoreError> {
+        let reason = match row.resolved_at {
+            Some(_) => {
+                "a repeated delivery of an incident whose alert has resolved: not decided again"
+                    .to_string()
+            }
+            None => format!(
+                "a repeated delivery of an incident that is {}: not decided again",
+                row.state.as_str()
+            ),
+        };
+        self.record(
+            &case.id,
+            "alert.duplicate",
+            json!({"state": row.state, "reason": &reason}),
+        )
+        .await?;
+        Ok(case.handled("duplicate", reason, row.state))
     }
 
     async fn classify(&self, case: &Case) -> Result<Classification, StoreError> {
@@ -232,21 +293,20 @@ impl Responder {
             serde_json::to_value(&classification).expect("serialises"),
         )
         .await?;
+        self.store
+            .set_class(&case.id, classification.label())
+            .await?;
         Ok(classification)
     }
 
-    /// Runs the guardrails and, when they say execute, claims the target, all
-    /// under one lock; the decision is durable before anything acts on it.
-    async fn decide(
+    /// Everything the guardrails read, from the store and the provider.
+    async fn observe(
         &self,
         case: &Case,
-        resolved: &Resolved,
+        target: &Workload,
+        plugin: &str,
         now: Millis,
-    ) -> Result<(Decision, Option<String>), StoreError> {
-        let target = case.target.as_ref().expect("decided only with a target");
-        let plugin = &resolved.plugin.manifest().name;
-        let rules = resolved.entry.rules();
-        let _serial = self.decide_lock.lock().await;
+    ) -> Result<Result<Observed, String>, StoreError> {
         let storm_window = self.guardrails.storm.window.as_millis() as i64;
         let history = self
             .store
@@ -259,21 +319,26 @@ impl Responder {
             )
             .await?;
         let mut windows = self.windows.clone();
-        windows.extend(
-            history
-                .windows
-                .iter()
-                .filter_map(|spec| Window::try_from(spec.clone()).ok()),
-        );
-        let fleet = FleetSize {
-            namespace: self
-                .provider
+        for spec in history.windows {
+            // Fail closed: a stored window that no longer validates must not
+            // silently stop protecting its targets.
+            match Window::try_from(spec) {
+                Ok(window) => windows.push(window),
+                Err(e) => return Ok(Err(format!("a stored window is unusable: {e}"))),
+            }
+        }
+        let (namespace, ns_error) = split(
+            self.provider
                 .count_workloads(Some(target.namespace()))
-                .await
-                .ok(),
-            total: self.provider.count_workloads(None).await.ok(),
+                .await,
+        );
+        let (total, total_error) = split(self.provider.count_workloads(None).await);
+        let fleet = FleetSize {
+            namespace,
+            total,
+            unknown_because: ns_error.or(total_error),
         };
-        let observed = Observed {
+        Ok(Ok(Observed {
             kill_switches: history.kill_switches,
             windows,
             attempts: history.attempts,
@@ -283,7 +348,49 @@ impl Responder {
             storm_frozen_until: history.storm_frozen_until,
             in_flight: history.in_flight,
             fleet,
+        }))
+    }
+
+    /// Runs the guardrails and acts on the store in one critical section:
+    /// re-reads the incident, decides, records the decision durably, sets the
+    /// incident's state and, for `execute`, claims the target.
+    async fn decide(
+        &self,
+        case: &Case,
+        resolved: &Resolved,
+        mode: Mode,
+        now: Millis,
+    ) -> Result<Decided, StoreError> {
+        let target = case.target.as_ref().expect("decided only with a target");
+        let plugin = &resolved.plugin.manifest().name;
+        let _serial = self.decide_lock.lock().await;
+        if let Some(row) = self.store.incident(&case.id).await?
+            && row.state != IncidentState::Open
+            && !decidable(&row)
+        {
+            return Ok(Decided::Duplicate(row.state));
+        }
+        let observed = match self.observe(case, target, plugin, now).await? {
+            Ok(observed) => observed,
+            Err(reason) => {
+                let decision = Decision {
+                    verdict: Verdict::Refuse {
+                        by: guardrails::Guardrail::Window,
+                        reason,
+                    },
+                    checks: Vec::new(),
+                    freeze_until: None,
+                };
+                self.store
+                    .set_state(&case.id, IncidentState::Escalated, None, now)
+                    .await?;
+                self.record(&case.id, "decision", json!({"decision": &decision}))
+                    .await?;
+                return Ok(Decided::Decision(decision, None));
+            }
         };
+        let mut rules = resolved.entry.rules();
+        rules.mode = mode;
         let capabilities = resolved.plugin.manifest().capabilities.capabilities();
         let request = Request {
             target,
@@ -300,59 +407,69 @@ impl Responder {
         self.record(
             &case.id,
             "decision",
-            json!({"plugin": resolved.entry.plugin.to_string(), "decision": &decision, "fleet": fleet}),
+            json!({
+                "plugin": resolved.entry.plugin.to_string(),
+                "mode": mode,
+                "catalog_mode": resolved.entry.mode,
+                "decision": &decision,
+                "fleet": observed.fleet,
+            }),
         )
         .await?;
-        let mut run = None;
-        if decision.verdict == Verdict::Execute {
-            let run_id = format!("{}-run-{}", case.id, history.attempts + 1);
-            self.store
-                .begin_run(&ActiveRun {
-                    run: run_id.clone(),
-                    incident: case.id.clone(),
-                    target: target.clone(),
-                    plugin: plugin.clone(),
-                    started_at: now,
-                })
-                .await?;
-            run = Some(run_id);
-        }
-        Ok((decision, run))
+        let state = match &decision.verdict {
+            Verdict::Execute => {
+                let run = format!("{}-run-{}", case.id, observed.attempts + 1);
+                self.store
+                    .begin_run(&ActiveRun {
+                        run: run.clone(),
+                        incident: case.id.clone(),
+                        target: target.clone(),
+                        plugin: plugin.clone(),
+                        started_at: now,
+                        owner: owner::this_process().to_string(),
+                    })
+                    .await?;
+                return Ok(Decided::Decision(decision, Some(run)));
+            }
+            Verdict::Shadow => IncidentState::Running,
+            Verdict::Hold { .. } => IncidentState::Held,
+            Verdict::AwaitApproval => IncidentState::AwaitingApproval,
+            Verdict::Refuse { .. } | Verdict::Notify => IncidentState::Escalated,
+        };
+        self.store.set_state(&case.id, state, None, now).await?;
+        Ok(Decided::Decision(decision, None))
     }
 
     async fn follow(
         &self,
         case: &Case,
         resolved: &Resolved,
-        (decision, run): (Decision, Option<String>),
-    ) -> Result<Handled, RespondError> {
+        prepared: act::Prepared,
+        decision: Decision,
+        run: Option<String>,
+    ) -> Result<Handled, StoreError> {
         let now = now_ms();
-        let class = Some(case.class.as_str());
         match decision.verdict {
             Verdict::Execute => {
                 let run = run.expect("execute claims a run");
-                Ok(self.execute(case, resolved, run, false).await?)
+                self.execute(case, resolved, prepared, run, false).await
             }
             Verdict::Shadow => {
                 let run = format!("{}-shadow-{now}", case.id);
-                Ok(self.execute(case, resolved, run, true).await?)
+                self.execute(case, resolved, prepared, run, true).await
             }
             Verdict::Hold { by, reason } => {
-                self.store
-                    .set_state(&case.id, IncidentState::Held, class, now)
-                    .await?;
+                self.settle(case, IncidentState::Held, &reason).await?;
                 let mut handled = case.handled("hold", reason, IncidentState::Held);
                 handled.guardrail = Some(by.to_string());
                 Ok(handled)
             }
-            Verdict::Refuse { by, reason } => Ok(self
-                .refuse(case, Some(class), &by.to_string(), reason)
-                .await?),
+            Verdict::Refuse { by, reason } => {
+                self.escalate_refusal(case, &by.to_string(), reason).await
+            }
             Verdict::Notify => {
                 let reason = format!("the catalog only notifies for {}", case.class);
-                self.store
-                    .set_state(&case.id, IncidentState::Escalated, class, now)
-                    .await?;
+                self.settle(case, IncidentState::Escalated, &reason).await?;
                 self.escalate(case, "notify", &reason, None).await?;
                 let mut handled = case.handled("notify", reason, IncidentState::Escalated);
                 handled.escalated = true;
@@ -369,13 +486,12 @@ impl Responder {
                 self.store.request_approval(&approval).await?;
                 self.record(&case.id, "approval.requested", json!(&approval))
                     .await?;
-                self.store
-                    .set_state(&case.id, IncidentState::AwaitingApproval, class, now)
-                    .await?;
                 let reason = format!(
                     "{} needs a human's approval to run {}",
                     case.class, resolved.entry.plugin
                 );
+                self.settle(case, IncidentState::AwaitingApproval, &reason)
+                    .await?;
                 self.escalate(case, "await-approval", &reason, None).await?;
                 let mut handled =
                     case.handled("await-approval", reason, IncidentState::AwaitingApproval);
@@ -385,31 +501,25 @@ impl Responder {
         }
     }
 
-    /// Refuses: records the state, escalates, and says why.
-    async fn refuse(
+    /// Refused before the guardrails (no target, unknown class, no grant):
+    /// still a decision on the record, then a human is told.
+    async fn refuse(&self, case: &Case, by: &str, reason: String) -> Result<Handled, StoreError> {
+        self.record(
+            &case.id,
+            "decision",
+            json!({"decision": {"verdict": "refuse", "by": by, "reason": &reason}}),
+        )
+        .await?;
+        self.escalate_refusal(case, by, reason).await
+    }
+
+    async fn escalate_refusal(
         &self,
         case: &Case,
-        class: Option<Option<&str>>,
         by: &str,
         reason: String,
-    ) -> Result<Handled, RespondError> {
-        if class.is_none() {
-            // Refused before the guardrails ran (no target, unknown class): still a decision.
-            self.record(
-                &case.id,
-                "decision",
-                json!({"decision": {"verdict": "refuse", "by": by, "reason": &reason}}),
-            )
-            .await?;
-        }
-        self.store
-            .set_state(
-                &case.id,
-                IncidentState::Escalated,
-                class.flatten(),
-                now_ms(),
-            )
-            .await?;
+    ) -> Result<Handled, StoreError> {
+        self.settle(case, IncidentState::Escalated, &reason).await?;
         self.escalate(case, "refuse", &reason, None).await?;
         let mut handled = case.handled("refuse", reason, IncidentState::Escalated);
         handled.guardrail = Some(by.to_string());
@@ -424,14 +534,29 @@ impl Responder {
         now: Millis,
     ) -> Result<Handled, RespondError> {
         let known = self.store.mark_resolved(&id, now).await?;
-        if known {
-            self.record(&id, "alert.resolved", json!({"alert": &alert}))
+        self.record(
+            &id,
+            "alert.resolved",
+            json!({"alert": &alert, "known_incident": known}),
+        )
+        .await?;
+        let mut state = IncidentState::Resolved;
+        if let Some(row) = self.store.incident(&id).await? {
+            state = row.state;
+            // A run in flight keeps its state: its verification reads the resolution.
+            if row.state.may_decide_again() || row.state == IncidentState::AwaitingApproval {
+                self.store
+                    .set_state(&id, IncidentState::Resolved, None, now)
+                    .await?;
+                self.record(
+                    &id,
+                    "incident.state",
+                    json!({"state": IncidentState::Resolved, "reason": "the alert resolved"}),
+                )
                 .await?;
+                state = IncidentState::Resolved;
+            }
         }
-        let state = match self.store.incident(&id).await? {
-            Some(row) => row.state,
-            None => IncidentState::Resolved,
-        };
         let reason = if known {
             "the alert resolved".to_string()
         } else {
@@ -451,13 +576,16 @@ impl Responder {
         })
     }
 
-    /// Finds runs a previous process left in flight (it crashed or was
-    /// killed mid-run), marks each interrupted, releases its target and
-    /// escalates it. Interrupted runs are never retried automatically: their
-    /// effects are unknown.
+    /// Finds runs whose process is gone (it crashed, was killed, or gave the
+    /// run up), marks each interrupted, releases its target and escalates it.
+    /// Interrupted runs are never retried automatically: their effects are
+    /// unknown. Runs held by live processes on the same store are left alone.
     pub async fn recover(&self) -> Result<Vec<Handled>, RespondError> {
         let mut recovered = Vec::new();
         for run in self.store.active_runs().await? {
+            if owner::is_alive(&run.owner) {
+                continue;
+            }
             let alert = self.store.alert_of(&run.incident).await?;
             let row = self.store.incident(&run.incident).await?;
             let reason = format!(
@@ -470,10 +598,6 @@ impl Responder {
                 json!({"run": &run, "reason": &reason}),
             )
             .await?;
-            self.store
-                .set_state(&run.incident, IncidentState::Interrupted, None, now_ms())
-                .await?;
-            self.store.end_run(&run.run).await?;
             let case = Case {
                 id: run.incident.clone(),
                 alert: alert.unwrap_or_else(placeholder_alert),
@@ -484,12 +608,22 @@ impl Responder {
                     .unwrap_or_else(|| "unknown".into()),
                 confidence: 0.0,
             };
+            self.settle(&case, IncidentState::Interrupted, &reason)
+                .await?;
+            self.store.end_run(&run.run).await?;
             self.escalate(&case, "interrupted", &reason, None).await?;
             let mut handled = case.handled("interrupted", reason, IncidentState::Interrupted);
             handled.escalated = true;
             recovered.push(handled);
         }
         Ok(recovered)
+    }
+}
+
+fn split<T, E: std::fmt::Display>(result: Result<T, E>) -> (Option<T>, Option<String>) {
+    match result {
+        Ok(value) => (Some(value), None),
+        Err(e) => (None, Some(e.to_string())),
     }
 }
 

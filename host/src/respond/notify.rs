@@ -18,6 +18,7 @@ impl Responder {
     ) -> Result<(), StoreError> {
         let severity = match decision {
             "interrupted" | "verification-failed" | "run-failed" => Severity::Critical,
+            "verification-inconclusive" => Severity::Error,
             "refuse" => Severity::Error,
             "await-approval" => Severity::Warning,
             _ => Severity::Info,
@@ -33,6 +34,14 @@ impl Responder {
             run,
             severity,
         };
+        // The intent is on the record before anyone is paged, so a crash while
+        // sending leaves a trace of the page.
+        self.record(
+            &case.id,
+            "escalation.requested",
+            json!({"decision": decision, "reason": reason, "severity": severity}),
+        )
+        .await?;
         let deliveries = self.escalator.send(&escalation).await;
         let note = if deliveries.is_empty() {
             Some("no notifiers are configured: this record is the only escalation")

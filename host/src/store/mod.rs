@@ -6,6 +6,7 @@
 //! a PostgreSQL backend for several host replicas implements next, which is why
 //! the SQLite implementation goes through sqlx, the driver that serves both.
 
+pub mod owner;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -136,6 +137,8 @@ pub struct ActiveRun {
     pub plugin: String,
     /// When it started.
     pub started_at: Millis,
+    /// The process holding it (see [`owner`]).
+    pub owner: String,
 }
 
 /// What the guardrails need to know about the past, for one decision.
@@ -258,6 +261,18 @@ pub trait Store: Send + Sync {
         now: Millis,
     ) -> Result<(), StoreError>;
 
+    /// Records the incident's class once it is known (its state unchanged).
+    async fn set_class(&self, id: &str, class: &str) -> Result<(), StoreError>;
+
+    /// Counts a run that did not go through [`Store::begin_run`] (a rollback
+    /// under its run's claim) in the history behind rate limits and the storm breaker.
+    async fn count_run(
+        &self,
+        target: &Workload,
+        plugin: &str,
+        at: Millis,
+    ) -> Result<(), StoreError>;
+
     /// What the guardrails need for `incident`, `target` and `plugin`.
     async fn history(
         &self,
@@ -279,8 +294,12 @@ pub trait Store: Send + Sync {
     /// Releases the run's target.
     async fn end_run(&self, run: &str) -> Result<(), StoreError>;
 
-    /// Runs still holding targets: after a crash, the interrupted ones.
+    /// Runs still holding targets (held by live processes or left by dead ones).
     async fn active_runs(&self) -> Result<Vec<ActiveRun>, StoreError>;
+
+    /// Marks a run's claim as given up by its own process, so the next
+    /// recovery treats it as interrupted.
+    async fn abandon_run(&self, run: &str) -> Result<(), StoreError>;
 
     /// Freezes auto-execution until `until`.
     async fn freeze(&self, until: Millis) -> Result<(), StoreError>;

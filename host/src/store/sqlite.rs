@@ -41,7 +41,8 @@ const SCHEMA: [&str; 9] = [
         run TEXT NOT NULL UNIQUE,
         incident TEXT NOT NULL,
         plugin TEXT NOT NULL,
-        started_at INTEGER NOT NULL)",
+        started_at INTEGER NOT NULL,
+        owner TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS run_history (
         id INTEGER PRIMARY KEY,
         target TEXT NOT NULL,
@@ -211,10 +212,13 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<(IncidentRow, bool), StoreError> {
         let alert_json = serde_json::to_string(alert).expect("an alert serialises");
-        sqlx::query(
+        // One statement: the delivery count it returns is this delivery's, even
+        // when the same alert arrives twice at once.
+        let deliveries: i64 = sqlx::query_scalar(
             "INSERT INTO incidents (id, alert, target, state, opened_at, updated_at, alert_json)
              VALUES (?, ?, ?, 'open', ?, ?, ?)
-             ON CONFLICT (id) DO UPDATE SET deliveries = deliveries + 1",
+             ON CONFLICT (id) DO UPDATE SET deliveries = deliveries + 1
+             RETURNING deliveries",
         )
         .bind(id)
         .bind(alert.name())
@@ -222,15 +226,14 @@ impl Store for SqliteStore {
         .bind(now)
         .bind(now)
         .bind(alert_json)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await
         .map_err(self.fail())?;
         let row = self.incident(id).await?.ok_or(StoreError::Corrupt {
             what: "incident that was just written",
             value: id.to_string(),
         })?;
-        let new = row.deliveries == 1;
-        Ok((row, new))
+        Ok((row, deliveries == 1))
     }
 
     async fn alert_of(&self, id: &str) -> Result<Option<Alert>, StoreError> {
@@ -286,6 +289,32 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(self.fail())?;
+        Ok(())
+    }
+
+    async fn set_class(&self, id: &str, class: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET class = ? WHERE id = ?")
+            .bind(class)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(self.fail())?;
+        Ok(())
+    }
+
+    async fn count_run(
+        &self,
+        target: &Workload,
+        plugin: &str,
+        at: Millis,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO run_history (target, plugin, at) VALUES (?, ?, ?)")
+            .bind(target.to_string())
+            .bind(plugin)
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(self.fail())?;
         Ok(())
     }
 
@@ -363,14 +392,15 @@ impl Store for SqliteStore {
             .await
             .map_err(&fail)?;
         let claimed = sqlx::query(
-            "INSERT INTO active_runs (target, run, incident, plugin, started_at)
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (target) DO NOTHING",
+            "INSERT INTO active_runs (target, run, incident, plugin, started_at, owner)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (target) DO NOTHING",
         )
         .bind(run.target.to_string())
         .bind(&run.run)
         .bind(&run.incident)
         .bind(&run.plugin)
         .bind(run.started_at)
+        .bind(&run.owner)
         .execute(&mut *tx)
         .await
         .map_err(&fail)?;
@@ -409,7 +439,7 @@ impl Store for SqliteStore {
 
     async fn active_runs(&self) -> Result<Vec<ActiveRun>, StoreError> {
         let rows = sqlx::query(
-            "SELECT target, run, incident, plugin, started_at FROM active_runs ORDER BY started_at",
+            "SELECT target, run, incident, plugin, started_at, owner FROM active_runs ORDER BY started_at",
         )
         .fetch_all(&self.pool)
         .await
@@ -422,9 +452,20 @@ impl Store for SqliteStore {
                     target: workload(row.get("target"))?,
                     plugin: row.get("plugin"),
                     started_at: row.get("started_at"),
+                    owner: row.get("owner"),
                 })
             })
             .collect()
+    }
+
+    async fn abandon_run(&self, run: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE active_runs SET owner = ? WHERE run = ?")
+            .bind(super::owner::ABANDONED)
+            .bind(run)
+            .execute(&self.pool)
+            .await
+            .map_err(self.fail())?;
+        Ok(())
     }
 
     async fn freeze(&self, until: Millis) -> Result<(), StoreError> {
@@ -534,6 +575,7 @@ mod tests {
             target: target.parse().unwrap(),
             plugin: "restart-on-oom".into(),
             started_at: at,
+            owner: "test".into(),
         }
     }
 

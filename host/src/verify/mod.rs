@@ -56,6 +56,10 @@ pub trait ResolutionSource: Send + Sync {
 pub struct Verification {
     /// Whether the condition held.
     pub passed: bool,
+    /// Whether any check could judge the condition. A failed, inconclusive
+    /// verification (Prometheus unreachable, every query errored) is escalated
+    /// without rolling back: nothing says the remediation did harm.
+    pub conclusive: bool,
     /// [`LIVE`] after a live action, [`WOULD_HAVE`] for shadow and dry runs.
     pub judged: &'static str,
     /// How many checks ran.
@@ -253,6 +257,10 @@ impl Recorder {
     fn finish(self, passed: bool, reason: String) -> Verification {
         Verification {
             passed,
+            // Conclusive once any check saw the world: a failure with no judgement
+            // at all (every check errored, or none could run) says nothing about
+            // whether the remediation worked.
+            conclusive: passed || self.last_detail.is_some(),
             judged: self.judged,
             checks: self.checks,
             elapsed_ms: elapsed_ms(self.start),
