@@ -32,6 +32,7 @@ pub mod catalog;
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod duration;
 pub mod escalate;
 pub mod guardrails;
 pub mod incident;

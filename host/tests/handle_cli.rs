@@ -167,6 +167,40 @@ verify = {{ kind = "alert-resolves", window = "5m", interval = "200ms" }}
     path("")
 }
 
+/// The arguments of a live `handle` on the workspace from [`live_setup`].
+fn live_args(ws: &str, data: &str, alert: &str) -> Vec<String> {
+    [
+        "handle",
+        "--live",
+        "--config",
+        &format!("{ws}blastwall.toml"),
+        "--trust",
+        &format!("{ws}trust.toml"),
+        "--plugin",
+        &format!("{ws}rotate.wasm"),
+        "--data",
+        data,
+        "--alert",
+        alert,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Waits (at most a minute) until the audit under `data` holds a record of `kind`.
+fn wait_for(data: &str, kind: &str) {
+    let started = Instant::now();
+    while !audit_kinds(data).iter().any(|k| k == kind) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no {kind} record within a minute: {:?}",
+            audit_kinds(data)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn audit_kinds(data: &str) -> Vec<String> {
     let db = std::path::Path::new(data).join("blastwall.db");
     let Ok(conn) =
@@ -188,25 +222,7 @@ fn a_run_killed_mid_remediation_is_marked_interrupted_escalated_and_never_retrie
     let dir = tempfile::tempdir().unwrap();
     let ws = live_setup(dir.path());
     let data = format!("{ws}data");
-    let args = |alert: &str| -> Vec<String> {
-        [
-            "handle",
-            "--live",
-            "--config",
-            &format!("{ws}blastwall.toml"),
-            "--trust",
-            &format!("{ws}trust.toml"),
-            "--plugin",
-            &format!("{ws}rotate.wasm"),
-            "--data",
-            &data,
-            "--alert",
-            alert,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    };
+    let args = |alert: &str| live_args(&ws, &data, alert);
     let mut child = Command::new(env!("CARGO_BIN_EXE_blastwall"))
         .args(args("examples/alerts/disk-full.json"))
         .current_dir(repo())
@@ -215,19 +231,7 @@ fn a_run_killed_mid_remediation_is_marked_interrupted_escalated_and_never_retrie
         .spawn()
         .unwrap();
     // Wait until the effect is done and verification is waiting: mid-remediation.
-    let started = Instant::now();
-    while !audit_kinds(&data)
-        .iter()
-        .any(|k| k == "verification.started")
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "verification never started: {:?}",
-            audit_kinds(&data)
-        );
-        assert!(child.try_wait().unwrap().is_none(), "handle exited early");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(&data, "verification.started");
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let before_restart = audit_kinds(&data);
@@ -433,25 +437,7 @@ fn a_second_process_delivers_the_resolution_that_a_live_verification_waits_for()
     let dir = tempfile::tempdir().unwrap();
     let ws = live_setup(dir.path());
     let data = format!("{ws}data");
-    let args = |alert: &str| -> Vec<String> {
-        [
-            "handle",
-            "--live",
-            "--config",
-            &format!("{ws}blastwall.toml"),
-            "--trust",
-            &format!("{ws}trust.toml"),
-            "--plugin",
-            &format!("{ws}rotate.wasm"),
-            "--data",
-            &data,
-            "--alert",
-            alert,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    };
+    let args = |alert: &str| live_args(&ws, &data, alert);
     let verifying = Command::new(env!("CARGO_BIN_EXE_blastwall"))
         .args(args("examples/alerts/disk-full.json"))
         .current_dir(repo())
@@ -459,17 +445,7 @@ fn a_second_process_delivers_the_resolution_that_a_live_verification_waits_for()
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while !audit_kinds(&data)
-        .iter()
-        .any(|k| k == "verification.started")
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "verification never started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(&data, "verification.started");
     // Another process on the same data directory: it must not take the live
     // run for an interrupted one, and its records must extend the same chain.
     let mut resolved: serde_json::Value = serde_json::from_str(

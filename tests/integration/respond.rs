@@ -91,10 +91,7 @@ async fn setup(extra: &str, simulated: bool) -> Loop {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
     let fleet = Arc::new(DryRunFleet::new(FleetSpec::embedded_default()));
-    let plugins = blastwall::bundled::ALL
-        .iter()
-        .map(|b| Arc::new(bundled(b.name)))
-        .collect();
+    let plugins = blastwall::bundled::insecure_unsigned_all();
     let responder = Responder::from_config(
         &config,
         Parts {
@@ -120,6 +117,16 @@ async fn setup(extra: &str, simulated: bool) -> Loop {
         fleet,
         inbox,
         _dir: dir,
+    }
+}
+
+impl Loop {
+    /// Handles a new alert `name` on `deployment/prod/{deployment}` started at `started`.
+    async fn fire(&self, name: &str, deployment: &str, started: &str) -> Handled {
+        self.responder
+            .handle(alert(name, deployment, started))
+            .await
+            .unwrap()
     }
 }
 
@@ -166,11 +173,7 @@ fn refused(h: &Handled, guardrail: &str) {
 #[tokio::test]
 async fn an_oom_alert_runs_its_plugin_and_every_step_is_audited() {
     let l = setup(OOM_AUTO, true).await;
-    let h = l
-        .responder
-        .handle(alert("KubePodOOMKilled", "checkout", "03:00:00"))
-        .await
-        .unwrap();
+    let h = l.fire("KubePodOOMKilled", "checkout", "03:00:00").await;
     assert_eq!(h.decision, "execute", "{h:#?}");
     assert_eq!(h.state, IncidentState::Remediated);
     let run = h.run.as_ref().unwrap();
@@ -205,18 +208,10 @@ async fn an_oom_alert_runs_its_plugin_and_every_step_is_audited() {
 #[tokio::test]
 async fn a_repeat_alert_inside_the_cooldown_is_refused_and_escalated() {
     let l = setup(OOM_AUTO, true).await;
-    let first = l
-        .responder
-        .handle(alert("KubePodOOMKilled", "checkout", "03:00:00"))
-        .await
-        .unwrap();
+    let first = l.fire("KubePodOOMKilled", "checkout", "03:00:00").await;
     assert_eq!(first.decision, "execute");
     // A new alert (a new start) on the same target, with the same plugin.
-    let second = l
-        .responder
-        .handle(alert("KubePodOOMKilled", "checkout", "03:01:00"))
-        .await
-        .unwrap();
+    let second = l.fire("KubePodOOMKilled", "checkout", "03:01:00").await;
     refused(&second, "cooldown");
     assert!(second.reason.contains("cooldown 10m"), "{}", second.reason);
     assert_eq!(l.inbox.decisions(), ["refuse"]);
@@ -244,29 +239,17 @@ max-attempts = 5
     )
     .await;
     for minute in ["03:00:00", "03:01:00"] {
-        let h = l
-            .responder
-            .handle(alert("KubePodOOMKilled", "checkout", minute))
-            .await
-            .unwrap();
+        let h = l.fire("KubePodOOMKilled", "checkout", minute).await;
         assert_eq!(h.decision, "execute", "{h:#?}");
     }
-    let third = l
-        .responder
-        .handle(alert("KubePodOOMKilled", "checkout", "03:02:00"))
-        .await
-        .unwrap();
+    let third = l.fire("KubePodOOMKilled", "checkout", "03:02:00").await;
     refused(&third, "rate-limit");
     assert_eq!(
         third.reason,
         "2 run(s) on deployment/prod/checkout in the last hour, limit 2"
     );
     // Another target has its own budget.
-    let other = l
-        .responder
-        .handle(alert("KubePodOOMKilled", "cart", "03:02:00"))
-        .await
-        .unwrap();
+    let other = l.fire("KubePodOOMKilled", "cart", "03:02:00").await;
     assert_eq!(other.decision, "execute");
 }
 
@@ -316,11 +299,7 @@ async fn a_kill_switch_stops_everything_it_covers() {
         .status(&"deployment/prod/checkout".parse().unwrap())
         .await
         .unwrap();
-    let h = l
-        .responder
-        .handle(alert("KubePodOOMKilled", "checkout", "03:00:00"))
-        .await
-        .unwrap();
+    let h = l.fire("KubePodOOMKilled", "checkout", "03:00:00").await;
     refused(&h, "kill-switch");
     assert!(h.reason.ends_with("database migration"), "{}", h.reason);
     assert!(h.run.is_none());
@@ -334,11 +313,7 @@ async fn a_kill_switch_stops_everything_it_covers() {
         .clear_kill_switch(Some(&"deployment/prod/*".parse().unwrap()))
         .await
         .unwrap();
-    let h = l
-        .responder
-        .handle(alert("KubePodOOMKilled", "cart", "03:00:00"))
-        .await
-        .unwrap();
+    let h = l.fire("KubePodOOMKilled", "cart", "03:00:00").await;
     assert_eq!(h.decision, "execute");
 }
 
@@ -363,20 +338,12 @@ async fn a_maintenance_window_holds_quietly_and_an_exclusion_window_escalates() 
         .add_window(&window("freeze", "exclusion", "deployment/prod/cart"))
         .await
         .unwrap();
-    let held = l
-        .responder
-        .handle(alert("KubePodOOMKilled", "checkout", "03:00:00"))
-        .await
-        .unwrap();
+    let held = l.fire("KubePodOOMKilled", "checkout", "03:00:00").await;
     assert_eq!(held.decision, "hold");
     assert_eq!(held.guardrail.as_deref(), Some("window"));
     assert_eq!(held.state, IncidentState::Held);
     assert!(!held.escalated);
-    let excluded = l
-        .responder
-        .handle(alert("KubePodOOMKilled", "cart", "03:00:00"))
-        .await
-        .unwrap();
+    let excluded = l.fire("KubePodOOMKilled", "cart", "03:00:00").await;
     refused(&excluded, "window");
     assert_eq!(l.inbox.decisions(), ["refuse"], "only the exclusion pages");
 }
@@ -384,31 +351,19 @@ async fn a_maintenance_window_holds_quietly_and_an_exclusion_window_escalates() 
 #[tokio::test]
 async fn unknown_unmapped_and_uncertain_alerts_go_to_a_human() {
     let l = setup(OOM_AUTO, true).await;
-    let unknown = l
-        .responder
-        .handle(alert("SomethingOdd", "checkout", "03:00:00"))
-        .await
-        .unwrap();
+    let unknown = l.fire("SomethingOdd", "checkout", "03:00:00").await;
     refused(&unknown, "catalog");
     assert_eq!(
         unknown.reason,
         "unknown class: no rule matches alert SomethingOdd and no model is configured"
     );
-    let unmapped = l
-        .responder
-        .handle(alert("CPUThrottlingHigh", "checkout", "03:00:00"))
-        .await
-        .unwrap();
+    let unmapped = l.fire("CPUThrottlingHigh", "checkout", "03:00:00").await;
     refused(&unmapped, "catalog");
     assert_eq!(
         unmapped.reason,
         "class cpu-saturation is not in the catalog: nobody mapped a plugin to it"
     );
-    let uncertain = l
-        .responder
-        .handle(alert("MaybeOOM", "checkout", "03:00:00"))
-        .await
-        .unwrap();
+    let uncertain = l.fire("MaybeOOM", "checkout", "03:00:00").await;
     refused(&uncertain, "confidence-floor");
     assert_eq!(l.inbox.decisions(), ["refuse", "refuse", "refuse"]);
 }
@@ -434,31 +389,21 @@ params = { step = "2", max = "8" }
     )
     .await;
     let approve = l
-        .responder
-        .handle(alert("HighErrorRateAfterDeploy", "checkout", "03:00:00"))
-        .await
-        .unwrap();
+        .fire("HighErrorRateAfterDeploy", "checkout", "03:00:00")
+        .await;
     assert_eq!(approve.decision, "await-approval");
     assert_eq!(approve.state, IncidentState::AwaitingApproval);
     let approvals = l.store.approvals().await.unwrap();
     assert_eq!(approvals.len(), 1);
     assert_eq!(approvals[0].state, "pending");
 
-    let notify = l
-        .responder
-        .handle(alert("KubePodOOMKilled", "checkout", "03:00:00"))
-        .await
-        .unwrap();
+    let notify = l.fire("KubePodOOMKilled", "checkout", "03:00:00").await;
     assert_eq!(notify.decision, "notify");
     assert!(notify.run.is_none());
 
     let target = "deployment/prod/cart".parse().unwrap();
     let before = l.fleet.status(&target).await.unwrap();
-    let shadow = l
-        .responder
-        .handle(alert("CPUThrottlingHigh", "cart", "03:00:00"))
-        .await
-        .unwrap();
+    let shadow = l.fire("CPUThrottlingHigh", "cart", "03:00:00").await;
     assert_eq!(shadow.decision, "shadow");
     assert_eq!(shadow.state, IncidentState::Shadowed);
     let run = shadow.run.as_ref().unwrap();
@@ -483,18 +428,10 @@ async fn the_storm_breaker_freezes_auto_execution_fleet_wide() {
     )
     .await;
     for target in ["checkout", "cart"] {
-        let h = l
-            .responder
-            .handle(alert("KubePodOOMKilled", target, "03:00:00"))
-            .await
-            .unwrap();
+        let h = l.fire("KubePodOOMKilled", target, "03:00:00").await;
         assert_eq!(h.decision, "execute");
     }
-    let tripped = l
-        .responder
-        .handle(alert("KubePodOOMKilled", "payments", "03:00:00"))
-        .await
-        .unwrap();
+    let tripped = l.fire("KubePodOOMKilled", "payments", "03:00:00").await;
     refused(&tripped, "storm-breaker");
     assert!(
         tripped.reason.starts_with("storm breaker tripped"),
@@ -502,11 +439,7 @@ async fn the_storm_breaker_freezes_auto_execution_fleet_wide() {
         tripped.reason
     );
     // Frozen: even a fresh target is refused.
-    let frozen = l
-        .responder
-        .handle(alert("KubePodOOMKilled", "orders", "03:00:00"))
-        .await
-        .unwrap();
+    let frozen = l.fire("KubePodOOMKilled", "orders", "03:00:00").await;
     refused(&frozen, "storm-breaker");
     assert!(
         frozen.reason.contains("frozen for another"),
@@ -531,22 +464,14 @@ async fn the_blast_radius_and_one_at_a_time_bound_concurrent_runs() {
         })
         .await
         .unwrap();
-    let h = l
-        .responder
-        .handle(alert("KubePodOOMKilled", "checkout", "03:00:00"))
-        .await
-        .unwrap();
+    let h = l.fire("KubePodOOMKilled", "checkout", "03:00:00").await;
     refused(&h, "blast-radius");
     assert_eq!(
         h.reason,
         "2 of 4 workload(s) in namespace prod would be in flight, budget 1"
     );
     // The same target in flight: hold, not page.
-    let busy = l
-        .responder
-        .handle(alert("KubePodOOMKilled", "payments", "03:00:00"))
-        .await
-        .unwrap();
+    let busy = l.fire("KubePodOOMKilled", "payments", "03:00:00").await;
     assert_eq!(busy.decision, "hold");
     assert_eq!(busy.guardrail.as_deref(), Some("one-at-a-time"));
 }
@@ -597,11 +522,7 @@ rollback = "rollback-bad-deploy@0.1.0"
     .await;
     let target = "deployment/prod/checkout".parse().unwrap();
     let before = l.fleet.status(&target).await.unwrap();
-    let h = l
-        .responder
-        .handle(alert("CPUThrottlingHigh", "checkout", "03:00:00"))
-        .await
-        .unwrap();
+    let h = l.fire("CPUThrottlingHigh", "checkout", "03:00:00").await;
     assert_eq!(h.state, IncidentState::Failed, "{h:#?}");
     assert!(
         h.reason
@@ -729,11 +650,7 @@ async fn a_kill_switch_set_during_verification_stops_the_rollback() {
             .await
             .unwrap();
     });
-    let h = l
-        .responder
-        .handle(alert("CPUThrottlingHigh", "checkout", "03:00:00"))
-        .await
-        .unwrap();
+    let h = l.fire("CPUThrottlingHigh", "checkout", "03:00:00").await;
     assert_eq!(h.state, IncidentState::Failed);
     assert!(
         h.run.as_ref().unwrap().rollback.is_none(),
@@ -781,11 +698,7 @@ rollback = "rollback-bad-deploy@0.1.0"
         false,
     )
     .await;
-    let h = l
-        .responder
-        .handle(alert("CPUThrottlingHigh", "checkout", "03:00:00"))
-        .await
-        .unwrap();
+    let h = l.fire("CPUThrottlingHigh", "checkout", "03:00:00").await;
     assert_eq!(h.state, IncidentState::Failed);
     assert!(
         h.reason

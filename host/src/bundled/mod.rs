@@ -1,7 +1,10 @@
 //! The example plugins, compiled into the binary so `blastwall run restart-on-oom`
 //! works on a fresh machine. Built from `plugins/` by the build script.
 
+use std::sync::Arc;
+
 use crate::manifest::Manifest;
+use crate::signature::PluginArtifact;
 
 /// One bundled plugin: its component bytes and manifest text.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +45,18 @@ impl Bundled {
     pub fn manifest(&self) -> Manifest {
         Manifest::from_toml(self.manifest, self.name).expect("bundled manifests are valid")
     }
+
+    /// The plugin as an unsigned artifact, for local development and tests.
+    pub fn insecure_unsigned(&self) -> PluginArtifact {
+        PluginArtifact::insecure_unsigned(self.wasm.to_vec(), self.manifest())
+    }
+}
+
+/// Every bundled plugin as an unsigned artifact (development only: nothing vouches for them).
+pub fn insecure_unsigned_all() -> Vec<Arc<PluginArtifact>> {
+    ALL.iter()
+        .map(|b| Arc::new(b.insecure_unsigned()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -141,7 +141,7 @@ pub struct CatalogEntry {
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
     /// Quiet time per (target, plugin) after a run starts. Default `10m`.
-    #[serde(default = "default_cooldown", with = "humantime_serde")]
+    #[serde(default = "default_cooldown", with = "crate::duration")]
     pub cooldown: Duration,
     /// Runs per target per hour. Default `6`.
     #[serde(default = "default_rate")]

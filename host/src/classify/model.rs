@@ -44,7 +44,7 @@ pub struct ModelConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
     /// Per-request timeout. Default `10s`.
-    #[serde(default = "default_timeout", with = "humantime_serde")]
+    #[serde(default = "default_timeout", with = "crate::duration")]
     pub timeout: Duration,
     /// The highest confidence a model answer can carry. Default `0.9`.
     #[serde(default = "default_cap")]

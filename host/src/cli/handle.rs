@@ -95,12 +95,7 @@ fn load_plugins(args: &HandleArgs) -> anyhow::Result<Vec<Arc<PluginArtifact>>> {
         eprintln!(
             "WARNING: --insecure-unsigned: loading the bundled example plugins without signatures (local development only)."
         );
-        for b in bundled::ALL {
-            plugins.push(Arc::new(PluginArtifact::insecure_unsigned(
-                b.wasm.to_vec(),
-                b.manifest(),
-            )));
-        }
+        plugins.extend(bundled::insecure_unsigned_all());
     }
     if plugins.is_empty() {
         bail!(

@@ -55,15 +55,15 @@ pub struct RetryPolicy {
     pub attempts: u32,
     /// Wait before the second attempt, doubled for each further one, e.g.
     /// `initial-backoff = "200ms"` (the default). At most `max-backoff`.
-    #[serde(default = "default_initial_backoff", with = "human_duration")]
+    #[serde(default = "default_initial_backoff", with = "crate::duration")]
     pub initial_backoff: Duration,
     /// Longest wait between two attempts, at most five minutes, e.g.
     /// `max-backoff = "5s"` (the default).
-    #[serde(default = "default_max_backoff", with = "human_duration")]
+    #[serde(default = "default_max_backoff", with = "crate::duration")]
     pub max_backoff: Duration,
     /// Time allowed for one attempt (connect, send, answer), more than zero and at
     /// most five minutes, e.g. `timeout = "5s"` (the default).
-    #[serde(default = "default_timeout", with = "human_duration")]
+    #[serde(default = "default_timeout", with = "crate::duration")]
     pub timeout: Duration,
 }
 
@@ -246,22 +246,5 @@ impl fmt::Debug for NotifierConfig {
             }
         }
         out.finish_non_exhaustive()
-    }
-}
-
-/// Durations as humantime strings (`"200ms"`, `"5s"`, `"1m 30s"`).
-mod human_duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&humantime::format_duration(*value))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text)
-            .map_err(|e| serde::de::Error::custom(format!("invalid duration {text:?}: {e}")))
     }
 }

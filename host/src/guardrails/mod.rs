@@ -128,10 +128,10 @@ pub struct StormConfig {
     /// Actions (runs started, any target) allowed in the window, e.g. `20`.
     pub max_actions: u32,
     /// The sliding window, e.g. `10m`.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration")]
     pub window: Duration,
     /// How long auto-execution stays frozen once tripped, e.g. `30m`.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration")]
     pub freeze: Duration,
 }
 

@@ -319,7 +319,7 @@ impl Responder {
             )
             .await?;
         let mut windows = self.windows.clone();
-        for spec in history.windows {
+        for spec in history.controls.windows {
             // Fail closed: a stored window that no longer validates must not
             // silently stop protecting its targets.
             match Window::try_from(spec) {
@@ -339,13 +339,13 @@ impl Responder {
             unknown_because: ns_error.or(total_error),
         };
         Ok(Ok(Observed {
-            kill_switches: history.kill_switches,
+            kill_switches: history.controls.kill_switches,
             windows,
             attempts: history.attempts,
             last_run_at: history.last_run_at,
             target_runs_last_hour: history.target_runs_last_hour,
             runs_in_storm_window: history.runs_in_storm_window,
-            storm_frozen_until: history.storm_frozen_until,
+            storm_frozen_until: history.controls.storm_frozen_until,
             in_flight: history.in_flight,
             fleet,
         }))

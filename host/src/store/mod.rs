@@ -152,14 +152,10 @@ pub struct History {
     pub target_runs_last_hour: u32,
     /// Runs started anywhere since `storm_start`.
     pub runs_in_storm_window: u32,
-    /// The storm breaker's freeze, if one was set.
-    pub storm_frozen_until: Option<Millis>,
     /// Targets with a run in flight.
     pub in_flight: Vec<Workload>,
-    /// Kill switches in force.
-    pub kill_switches: Vec<KillSwitch>,
-    /// Windows added at run time.
-    pub windows: Vec<WindowSpec>,
+    /// Kill switches, windows and the storm freeze, read in the same transaction.
+    pub controls: Controls,
 }
 
 /// What operators have switched: kill switches, windows, the storm freeze.

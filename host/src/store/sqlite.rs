@@ -366,13 +366,11 @@ impl Store for SqliteStore {
             last_run_at,
             target_runs_last_hour: target_runs as u32,
             runs_in_storm_window: storm_runs as u32,
-            storm_frozen_until: controls.storm_frozen_until,
             in_flight: in_flight
                 .into_iter()
                 .map(workload)
                 .collect::<Result<_, _>>()?,
-            kill_switches: controls.kill_switches,
-            windows: controls.windows,
+            controls,
         })
     }
 
@@ -667,9 +665,9 @@ mod tests {
             .history("none", &"deployment/prod/cart".parse().unwrap(), "x", 0, 0)
             .await
             .unwrap();
-        assert_eq!(h.kill_switches.len(), 1);
+        assert_eq!(h.controls.kill_switches.len(), 1);
         assert_eq!(
-            h.storm_frozen_until,
+            h.controls.storm_frozen_until,
             Some(99),
             "a freeze is never shortened"
         );

@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use super::VerifyError;
 use super::judge::Sample;
-use super::spec::duration_str;
 
 /// Upper bound on a query response body. A verification query should return a
 /// handful of series; a megabyte is thousands, and more is a mistake or an attack.
@@ -38,7 +37,7 @@ pub struct PrometheusConfig {
     /// under one; `/api/v1/query` is appended.
     pub url: String,
     /// How long one query may take, including reading the response.
-    #[serde(default = "default_timeout", with = "duration_str")]
+    #[serde(default = "default_timeout", with = "crate::duration")]
     pub timeout: Duration,
 }
 

@@ -37,10 +37,10 @@ pub enum VerificationSpec {
         /// The condition every returned sample must satisfy, e.g. `"< 0.05"`.
         expect: Expectation,
         /// How long after the action the condition may take to hold.
-        #[serde(default = "default_window", with = "duration_str")]
+        #[serde(default = "default_window", with = "crate::duration")]
         window: Duration,
         /// How often the query is evaluated within the window.
-        #[serde(default = "default_promql_interval", with = "duration_str")]
+        #[serde(default = "default_promql_interval", with = "crate::duration")]
         interval: Duration,
         /// How to judge a query that returns no series at all.
         #[serde(default)]
@@ -49,10 +49,10 @@ pub enum VerificationSpec {
     /// The alert that started the incident must resolve within `window`.
     AlertResolves {
         /// How long after the action the alert may take to resolve.
-        #[serde(default = "default_window", with = "duration_str")]
+        #[serde(default = "default_window", with = "crate::duration")]
         window: Duration,
         /// How often the alert's state is looked up within the window.
-        #[serde(default = "default_alert_interval", with = "duration_str")]
+        #[serde(default = "default_alert_interval", with = "crate::duration")]
         interval: Duration,
     },
 }
@@ -270,24 +270,5 @@ pub fn format_value(value: f64) -> String {
         format!("{value:e}")
     } else {
         format!("{value}")
-    }
-}
-
-/// Durations as humantime strings (`"5m"`, `"15s"`, `"250ms"`) in configuration.
-pub(super) mod duration_str {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    /// Writes `duration` as a humantime string.
-    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&humantime::format_duration(*duration))
-    }
-
-    /// Reads a humantime string, naming the offending text on failure.
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text)
-            .map_err(|e| serde::de::Error::custom(format!("duration {text:?} is invalid: {e}")))
     }
 }

@@ -103,7 +103,7 @@ fn rejects_unknown_fields() {
 fn rejects_a_duration_that_does_not_parse() {
     let error = parse("retry = { timeout = \"5 parsecs\" }").unwrap_err();
     assert!(
-        error.starts_with("invalid duration \"5 parsecs\": "),
+        error.starts_with("duration \"5 parsecs\" is invalid: "),
         "{error}"
     );
 }
