@@ -7,7 +7,10 @@ mod common;
 
 use common::{blastwall, repo, stderr, stdout};
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn ok(o: Output) -> String {
@@ -109,7 +112,7 @@ fn refuses_unusable_input_with_a_clear_error() {
 
 /// A signed rotate-full-disk, a trust store, and a live configuration whose
 /// verification waits for the alert to resolve (so the run stays in flight).
-fn live_setup(dir: &std::path::Path) -> String {
+fn live_setup(dir: &std::path::Path, hook: &str) -> String {
     let path = |name: &str| dir.join(name).display().to_string();
     ok(blastwall(&[
         "keygen",
@@ -160,11 +163,50 @@ plugin = "rotate-full-disk@0.1.0"
 mode = "auto"
 params = {{ log-set = "app" }}
 verify = {{ kind = "alert-resolves", window = "5m", interval = "200ms" }}
+
+[escalation]
+retry = {{ attempts = 2, initial-backoff = "50ms" }}
+notifiers = [{{ kind = "webhook", name = "oncall", url = "{hook}" }}]
 "#,
         logs = dir.join("logs").display()
     );
     std::fs::write(path("blastwall.toml"), config).unwrap();
     path("")
+}
+
+/// A webhook receiver on a real socket: every JSON body it is sent.
+fn receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let inbox = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_ok()
+                && let Ok(json) = serde_json::from_slice(&body)
+            {
+                inbox.lock().unwrap().push(json);
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (url, bodies)
 }
 
 /// The arguments of a live `handle` on the workspace from [`live_setup`].
@@ -220,7 +262,8 @@ fn audit_kinds(data: &str) -> Vec<String> {
 #[test]
 fn a_run_killed_mid_remediation_is_marked_interrupted_escalated_and_never_retried() {
     let dir = tempfile::tempdir().unwrap();
-    let ws = live_setup(dir.path());
+    let (hook, pages) = receiver();
+    let ws = live_setup(dir.path(), &hook);
     let data = format!("{ws}data");
     let args = |alert: &str| live_args(&ws, &data, alert);
     let mut child = Command::new(env!("CARGO_BIN_EXE_blastwall"))
@@ -270,6 +313,19 @@ fn a_run_killed_mid_remediation_is_marked_interrupted_escalated_and_never_retrie
         "never retried silently"
     );
     assert_eq!(handled[1]["incident"], handled[0]["incident"]);
+    // The page carries the context a human needs, the class included.
+    {
+        let pages = pages.lock().unwrap();
+        assert_eq!(pages.len(), 1, "{pages:?}");
+        assert_eq!(pages[0]["decision"], "interrupted");
+        assert_eq!(pages[0]["severity"], "critical");
+        assert_eq!(pages[0]["class"], "disk-full");
+        assert_eq!(pages[0]["incident"], handled[0]["incident"]);
+        assert_eq!(
+            pages[0]["alert"]["labels"]["alertname"],
+            "NodeFilesystemAlmostFull"
+        );
+    }
 
     // Everything acknowledged before the kill is still there, the chain verifies,
     // and the incident's story ends with the interruption and its escalation.
@@ -435,7 +491,8 @@ fn operators_switch_automation_off_and_on_and_every_change_is_audited() {
 #[test]
 fn a_second_process_delivers_the_resolution_that_a_live_verification_waits_for() {
     let dir = tempfile::tempdir().unwrap();
-    let ws = live_setup(dir.path());
+    let (hook, pages) = receiver();
+    let ws = live_setup(dir.path(), &hook);
     let data = format!("{ws}data");
     let args = |alert: &str| live_args(&ws, &data, alert);
     let verifying = Command::new(env!("CARGO_BIN_EXE_blastwall"))
@@ -474,6 +531,7 @@ fn a_second_process_delivers_the_resolution_that_a_live_verification_waits_for()
     assert_eq!(first[0]["decision"], "execute");
     assert_eq!(first[0]["state"], "remediated", "{first:?}");
     assert_eq!(first[0]["run"]["verification"]["passed"], true);
+    assert!(pages.lock().unwrap().is_empty(), "a success pages nobody");
     let verified = ok(blastwall(&["audit", "verify", "--data", &data]));
     assert!(verified.contains("records"), "{verified}");
 }
