@@ -931,10 +931,11 @@ async fn no_effect_happens_unless_its_intent_is_on_the_record() {
         before,
         "the restart was never made"
     );
-    // The claim is kept (marked abandoned) for recovery, not silently released.
+    // The claim is kept for recovery, not silently released. (The store refuses
+    // every write while the head is forged, so it still names this process.)
     let active = store.active_runs().await.unwrap();
     assert_eq!(active.len(), 1);
-    assert_eq!(active[0].owner, blastwall::store::owner::ABANDONED);
+    assert_eq!(active[0].owner, blastwall::store::owner::this_process());
     assert!(
         store.audit().verify().await.is_err(),
         "verify names the forged head"

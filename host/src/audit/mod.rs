@@ -13,7 +13,7 @@ mod chain;
 mod store;
 
 pub use chain::{ChainError, GENESIS, Record, RecordRef, Verifier, record_hash};
-pub use store::{AuditError, AuditLog, Entry, Receipt, Verified};
+pub use store::{AuditError, AuditLog, Committed, Entry, Op, OpError, OpFuture, Receipt, Verified};
 
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,9 @@
 //! Writes and queries use sqlx (the driver that will also serve PostgreSQL);
 //! full-chain verification reads with rusqlite, see [`AuditLog::verify`].
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::str::FromStr;
 use std::time::SystemTime;
 
@@ -82,9 +84,43 @@ pub enum AuditError {
     /// The chain fails verification.
     #[error("audit chain is not intact: {0}")]
     Tampered(#[from] ChainError),
+    /// A state change of the commit was refused; nothing of it was applied.
+    #[error("{0}")]
+    Refused(String),
 }
 
-type Reply = oneshot::Sender<Result<Receipt, AuditError>>;
+/// A future borrowed from the writer's connection.
+pub type OpFuture<'c> = Pin<Box<dyn Future<Output = Result<i64, OpError>> + Send + 'c>>;
+
+/// One state change applied inside a commit's transaction, on the writer's
+/// connection; it returns a number for the caller (a count, a row value).
+pub type Op = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> OpFuture<'c> + Send>;
+
+/// Why an [`Op`] failed. A refusal is a state the caller must handle (a
+/// target already claimed); nothing of its commit is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpError {
+    /// The state forbids the change.
+    Refused(String),
+    /// The database failed.
+    Database(String),
+}
+
+/// What a durable commit produced: each op's result and each record's receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// One per op, in order.
+    pub results: Vec<i64>,
+    /// One per record, in order.
+    pub receipts: Vec<Receipt>,
+}
+
+/// One caller's commit, waiting for the writer.
+struct Job {
+    ops: Vec<Op>,
+    entries: Vec<Entry>,
+    reply: oneshot::Sender<Result<Committed, AuditError>>,
+}
 
 /// The audit log. Cheap to clone; all clones share one writer.
 #[derive(Clone)]
@@ -92,7 +128,7 @@ pub struct AuditLog {
     path: PathBuf,
     pool: SqlitePool,
     key: [u8; 32],
-    appends: mpsc::Sender<(Entry, Reply)>,
+    appends: mpsc::Sender<Job>,
 }
 
 fn store_error(path: &Path) -> impl Fn(sqlx::Error) -> AuditError + '_ {
@@ -185,33 +221,32 @@ impl AuditLog {
         })
     }
 
-    /// Appends one record; returns once it is durable.
-    pub async fn append(&self, entry: Entry) -> Result<Receipt, AuditError> {
-        let (reply, receipt) = oneshot::channel();
+    /// Applies `ops` and appends `entries` in one transaction, after the
+    /// commits queued before it; returns once it is durable. If an op fails,
+    /// nothing of this commit is applied (other commits in the same group are
+    /// unaffected).
+    pub async fn commit(&self, ops: Vec<Op>, entries: Vec<Entry>) -> Result<Committed, AuditError> {
+        let (reply, done) = oneshot::channel();
         self.appends
-            .send((entry, reply))
+            .send(Job {
+                ops,
+                entries,
+                reply,
+            })
             .await
             .map_err(|_| AuditError::Closed)?;
-        receipt.await.map_err(|_| AuditError::Closed)?
+        done.await.map_err(|_| AuditError::Closed)?
     }
 
-    /// Appends several records in order; returns once all are durable. They
-    /// are queued together, so they usually share one commit.
+    /// Appends one record; returns once it is durable.
+    pub async fn append(&self, entry: Entry) -> Result<Receipt, AuditError> {
+        let mut committed = self.commit(Vec::new(), vec![entry]).await?;
+        Ok(committed.receipts.remove(0))
+    }
+
+    /// Appends several records in order, atomically; returns once all are durable.
     pub async fn append_many(&self, entries: Vec<Entry>) -> Result<Vec<Receipt>, AuditError> {
-        let mut pending = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let (reply, receipt) = oneshot::channel();
-            self.appends
-                .send((entry, reply))
-                .await
-                .map_err(|_| AuditError::Closed)?;
-            pending.push(receipt);
-        }
-        let mut receipts = Vec::with_capacity(pending.len());
-        for receipt in pending {
-            receipts.push(receipt.await.map_err(|_| AuditError::Closed)??);
-        }
-        Ok(receipts)
+        Ok(self.commit(Vec::new(), entries).await?.receipts)
     }
 
     /// Records with `seq > after`, at most `limit`, in order.
@@ -290,13 +325,10 @@ async fn head_in(tx: &mut SqliteConnection, key: &[u8; 32]) -> Result<(u64, [u8;
     Ok((seq, prev))
 }
 
-/// The single writer: batches appends into transactions (group commit).
-async fn write_loop(
-    mut conn: SqliteConnection,
-    mut queue: mpsc::Receiver<(Entry, Reply)>,
-    key: [u8; 32],
-) {
-    let mut batch: Vec<(Entry, Reply)> = Vec::with_capacity(MAX_BATCH);
+/// The single writer: takes every commit waiting (up to a limit) and applies
+/// them in one transaction (group commit), each inside its own savepoint.
+async fn write_loop(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Job>, key: [u8; 32]) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.recv().await {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -305,15 +337,17 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        match write_batch(&mut conn, &batch, &key).await {
-            Ok(receipts) => {
-                for ((_, reply), receipt) in batch.drain(..).zip(receipts) {
-                    let _ = reply.send(Ok(receipt));
+        let jobs = std::mem::take(&mut batch);
+        let mut replies = Vec::with_capacity(jobs.len());
+        match write_batch(&mut conn, jobs, &key, &mut replies).await {
+            Ok(()) => {
+                for (reply, result) in replies {
+                    let _ = reply.send(result);
                 }
             }
             Err(message) => {
                 tracing::error!("audit commit failed: {message}");
-                for (_, reply) in batch.drain(..) {
+                for (reply, _) in replies {
                     let _ = reply.send(Err(AuditError::Commit(message.clone())));
                 }
             }
@@ -321,59 +355,115 @@ async fn write_loop(
     }
 }
 
-async fn write_batch(
-    conn: &mut SqliteConnection,
-    batch: &[(Entry, Reply)],
-    key: &[u8; 32],
-) -> Result<Vec<Receipt>, String> {
-    // IMMEDIATE: take the write lock before reading the head, so no other
-    // writer can slip a record in between.
-    let mut tx = conn
-        .begin_with("BEGIN IMMEDIATE")
+type Replies = Vec<(
+    oneshot::Sender<Result<Committed, AuditError>>,
+    Result<Committed, AuditError>,
+)>;
+
+async fn exec(conn: &mut SqliteConnection, sql: &str) -> Result<(), String> {
+    sqlx::query(sql)
+        .execute(&mut *conn)
         .await
-        .map_err(|e| e.to_string())?;
-    let (mut seq, mut prev) = head_in(&mut tx, key).await?;
-    let mut receipts = Vec::with_capacity(batch.len());
-    for (entry, _) in batch {
-        seq += 1;
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Applies one commit's ops and records; on any failure the caller rolls the
+/// savepoint back.
+async fn apply_job(
+    conn: &mut SqliteConnection,
+    ops: Vec<Op>,
+    entries: &[Entry],
+    seq: &mut u64,
+    prev: &mut [u8; 32],
+) -> Result<Committed, AuditError> {
+    let mut results = Vec::with_capacity(ops.len());
+    for op in ops {
+        match op(&mut *conn).await {
+            Ok(value) => results.push(value),
+            Err(OpError::Refused(why)) => return Err(AuditError::Refused(why)),
+            Err(OpError::Database(why)) => return Err(AuditError::Commit(why)),
+        }
+    }
+    let mut receipts = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let next = *seq + 1;
         let at = now();
         let body = entry.body.to_string();
         let hash = record_hash(
-            seq,
+            next,
             &at,
             entry.incident.as_deref(),
             &entry.kind,
             &body,
-            &prev,
+            prev,
         );
         let hash_hex = hex::encode(hash);
         sqlx::query("INSERT INTO audit (seq, at, incident, kind, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .bind(seq as i64)
+            .bind(next as i64)
             .bind(&at)
             .bind(entry.incident.as_deref())
             .bind(&entry.kind)
             .bind(&body)
-            .bind(hex::encode(prev))
+            .bind(hex::encode(*prev))
             .bind(&hash_hex)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| AuditError::Commit(e.to_string()))?;
+        receipts.push(Receipt {
+            seq: next,
+            hash: hash_hex,
+        });
+        *seq = next;
+        *prev = hash;
+    }
+    Ok(Committed { results, receipts })
+}
+
+async fn write_batch(
+    conn: &mut SqliteConnection,
+    jobs: Vec<Job>,
+    key: &[u8; 32],
+    replies: &mut Replies,
+) -> Result<(), String> {
+    // IMMEDIATE: take the write lock before reading the head, so no other
+    // writer (another process on the same file) can slip a record in between.
+    let mut tx = conn
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(|e| e.to_string())?;
+    let head = head_in(&mut tx, key).await;
+    let (mut seq, mut prev) = match head {
+        Ok(head) => head,
+        Err(message) => {
+            for job in jobs {
+                replies.push((job.reply, Err(AuditError::Commit(message.clone()))));
+            }
+            return Ok(());
+        }
+    };
+    for job in jobs {
+        exec(&mut tx, "SAVEPOINT job").await?;
+        let (before_seq, before_prev) = (seq, prev);
+        let result = apply_job(&mut tx, job.ops, &job.entries, &mut seq, &mut prev).await;
+        if result.is_err() {
+            exec(&mut tx, "ROLLBACK TO job").await?;
+            (seq, prev) = (before_seq, before_prev);
+        }
+        exec(&mut tx, "RELEASE job").await?;
+        replies.push((job.reply, result));
+    }
+    let head_hash = hex::encode(prev);
+    if seq > 0 {
+        sqlx::query("INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac")
+            .bind(seq as i64)
+            .bind(&head_hash)
+            .bind(head_mac(key, seq, &head_hash))
             .execute(&mut *tx)
             .await
             .map_err(|e| e.to_string())?;
-        receipts.push(Receipt {
-            seq,
-            hash: hash_hex,
-        });
-        prev = hash;
     }
-    let head_hash = hex::encode(prev);
-    sqlx::query("INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac")
-        .bind(seq as i64)
-        .bind(&head_hash)
-        .bind(head_mac(key, seq, &head_hash))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| e.to_string())?;
-    tx.commit().await.map_err(|e| e.to_string())?;
-    Ok(receipts)
+    tx.commit().await.map_err(|e| e.to_string())
 }
 
 fn verify_file(path: &Path, key: &[u8; 32]) -> Result<Verified, AuditError> {

@@ -123,18 +123,17 @@ impl Responder {
         shadow: bool,
     ) -> Result<Handled, StoreError> {
         let params = &resolved.entry.params;
+        let claim = (!shadow).then_some(run.as_str());
         let result = match self.act(case, prepared, params, &run, shadow).await {
-            Ok(summary) => self.follow_up(case, resolved, summary, shadow).await,
+            Ok(summary) => self.follow_up(case, resolved, summary, claim).await,
             Err(e) => Err(e),
         };
         if shadow {
             return result;
         }
         match result {
-            Ok(handled) => {
-                self.store.end_run(&run).await?;
-                Ok(handled)
-            }
+            // The claim was released with the final state, in one commit.
+            Ok(handled) => Ok(handled),
             Err(e) => {
                 if let Err(also) = self.store.abandon_run(&run).await {
                     tracing::error!(
@@ -151,8 +150,9 @@ impl Responder {
         case: &Case,
         resolved: &Resolved,
         mut summary: RunSummary,
-        shadow: bool,
+        claim: Option<&str>,
     ) -> Result<Handled, StoreError> {
+        let shadow = claim.is_none();
         let decision = if shadow { "shadow" } else { "execute" };
         let done = if shadow {
             IncidentState::Shadowed
@@ -162,17 +162,18 @@ impl Responder {
         if !summary.completed() {
             let reason = summary.why_not();
             if shadow {
-                self.settle(case, done, &reason).await?;
+                self.settle_releasing(case, done, &reason, claim).await?;
                 return Ok(self.handled(case, decision, reason, done, summary, false));
             }
-            self.settle(case, IncidentState::Failed, &reason).await?;
+            self.settle_releasing(case, IncidentState::Failed, &reason, claim)
+                .await?;
             self.escalate(case, "run-failed", &reason, Some(json!(&summary)))
                 .await?;
             return Ok(self.handled(case, decision, reason, IncidentState::Failed, summary, true));
         }
         let Some(spec) = &resolved.entry.verify else {
             let reason = "the run completed; no verification is configured".to_string();
-            self.settle(case, done, &reason).await?;
+            self.settle_releasing(case, done, &reason, claim).await?;
             return Ok(self.handled(case, decision, reason, done, summary, false));
         };
         let resolution = StoreResolution(self.store.as_ref());
@@ -199,7 +200,7 @@ impl Responder {
         summary.verification = Some(verification);
         if shadow || self.simulated || passed {
             let reason = format!("the run completed; verification {outcome}");
-            self.settle(case, done, &reason).await?;
+            self.settle_releasing(case, done, &reason, claim).await?;
             return Ok(self.handled(case, decision, reason, done, summary, false));
         }
         let escalation = if conclusive {
@@ -212,7 +213,8 @@ impl Responder {
             "verification-inconclusive"
         };
         let reason = format!("{escalation}: {outcome}");
-        self.settle(case, IncidentState::Failed, &reason).await?;
+        self.settle_releasing(case, IncidentState::Failed, &reason, claim)
+            .await?;
         self.escalate(case, escalation, &reason, Some(json!(&summary)))
             .await?;
         Ok(self.handled(case, decision, reason, IncidentState::Failed, summary, true))

@@ -34,7 +34,9 @@ use crate::incident::{incident_id, target_of};
 use crate::policy::{Capability, TierPolicy};
 use crate::provider::Provider;
 use crate::sandbox::Sandbox;
-use crate::store::{ActiveRun, Approval, IncidentRow, IncidentState, Store, StoreError, owner};
+use crate::store::{
+    ActiveRun, Approval, Change, IncidentRow, IncidentState, Store, StoreError, owner,
+};
 use crate::verify::{Prometheus, ResolutionSource};
 use crate::workload::Workload;
 
@@ -173,15 +175,34 @@ impl Responder {
         state: IncidentState,
         reason: &str,
     ) -> Result<(), StoreError> {
-        self.store
-            .set_state(&case.id, state, None, now_ms())
-            .await?;
-        self.record(
-            &case.id,
-            "incident.state",
-            json!({"state": state, "reason": reason}),
-        )
-        .await
+        self.settle_releasing(case, state, reason, None).await
+    }
+
+    /// Settles and, in the same commit, releases the run's claim on its target.
+    pub(crate) async fn settle_releasing(
+        &self,
+        case: &Case,
+        state: IncidentState,
+        reason: &str,
+        run: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut changes = vec![Change::SetState {
+            id: case.id.clone(),
+            state,
+            class: None,
+            at: now_ms(),
+        }];
+        if let Some(run) = run {
+            changes.push(Change::EndRun {
+                run: run.to_string(),
+            });
+        }
+        let record = Entry {
+            incident: Some(case.id.clone()),
+            kind: "incident.state".into(),
+            body: json!({"state": state, "reason": reason}),
+        };
+        self.store.commit(changes, vec![record]).await.map(|_| ())
     }
 
     /// Handles one alert, start to finish.
@@ -196,16 +217,24 @@ impl Responder {
             Ok(t) => t.to_string(),
             Err(e) => format!("none: {e}"),
         };
-        let (row, new) = self
-            .store
-            .open_incident(&id, &alert, &target_text, now)
-            .await?;
-        self.record(
-            &id,
-            "alert.received",
-            json!({"alert": &alert, "new_incident": new, "delivery": row.deliveries}),
-        )
-        .await?;
+        // The incident and the record of its alert, in one commit.
+        let received = Entry {
+            incident: Some(id.clone()),
+            kind: "alert.received".into(),
+            body: json!({"alert": &alert}),
+        };
+        let open = Change::OpenIncident {
+            id: id.clone(),
+            alert: Box::new(alert.clone()),
+            target: target_text.clone(),
+            at: now,
+        };
+        let deliveries = self.store.commit(vec![open], vec![received]).await?.results[0];
+        let new = deliveries == 1;
+        let row = self.store.incident(&id).await?.ok_or(StoreError::Corrupt {
+            what: "incident that was just written",
+            value: id.clone(),
+        })?;
         let mut case = Case {
             id,
             alert,
@@ -287,15 +316,16 @@ impl Responder {
     async fn classify(&self, case: &Case) -> Result<Classification, StoreError> {
         let classes = self.catalog.classes();
         let classification = self.classifier.classify(&case.alert, &classes).await;
-        self.record(
-            &case.id,
-            "classification",
-            serde_json::to_value(&classification).expect("serialises"),
-        )
-        .await?;
-        self.store
-            .set_class(&case.id, classification.label())
-            .await?;
+        let record = Entry {
+            incident: Some(case.id.clone()),
+            kind: "classification".into(),
+            body: serde_json::to_value(&classification).expect("serialises"),
+        };
+        let class = Change::SetClass {
+            id: case.id.clone(),
+            class: classification.label().to_string(),
+        };
+        self.store.commit(vec![class], vec![record]).await?;
         Ok(classification)
     }
 
@@ -401,43 +431,53 @@ impl Responder {
             touches_workloads: capabilities.iter().any(|c| *c != Capability::LogRotation),
         };
         let decision = guardrails::evaluate(&self.guardrails, request, &observed);
+        // The decision, the storm freeze it trips, and the incident's new state
+        // or the run's claim: one durable commit, before anything acts on it.
+        let mut changes = Vec::new();
         if let Some(until) = decision.freeze_until {
-            self.store.freeze(until).await?;
+            changes.push(Change::Freeze { until });
         }
-        self.record(
-            &case.id,
-            "decision",
-            json!({
+        let mut run = None;
+        let state = match &decision.verdict {
+            Verdict::Execute => {
+                let id = format!("{}-run-{}", case.id, observed.attempts + 1);
+                changes.push(Change::BeginRun(ActiveRun {
+                    run: id.clone(),
+                    incident: case.id.clone(),
+                    target: target.clone(),
+                    plugin: plugin.clone(),
+                    started_at: now,
+                    owner: owner::this_process().to_string(),
+                }));
+                run = Some(id);
+                None
+            }
+            Verdict::Shadow => Some(IncidentState::Running),
+            Verdict::Hold { .. } => Some(IncidentState::Held),
+            Verdict::AwaitApproval => Some(IncidentState::AwaitingApproval),
+            Verdict::Refuse { .. } | Verdict::Notify => Some(IncidentState::Escalated),
+        };
+        if let Some(state) = state {
+            changes.push(Change::SetState {
+                id: case.id.clone(),
+                state,
+                class: None,
+                at: now,
+            });
+        }
+        let record = Entry {
+            incident: Some(case.id.clone()),
+            kind: "decision".into(),
+            body: json!({
                 "plugin": resolved.entry.plugin.to_string(),
                 "mode": mode,
                 "catalog_mode": resolved.entry.mode,
                 "decision": &decision,
                 "fleet": observed.fleet,
             }),
-        )
-        .await?;
-        let state = match &decision.verdict {
-            Verdict::Execute => {
-                let run = format!("{}-run-{}", case.id, observed.attempts + 1);
-                self.store
-                    .begin_run(&ActiveRun {
-                        run: run.clone(),
-                        incident: case.id.clone(),
-                        target: target.clone(),
-                        plugin: plugin.clone(),
-                        started_at: now,
-                        owner: owner::this_process().to_string(),
-                    })
-                    .await?;
-                return Ok(Decided::Decision(decision, Some(run)));
-            }
-            Verdict::Shadow => IncidentState::Running,
-            Verdict::Hold { .. } => IncidentState::Held,
-            Verdict::AwaitApproval => IncidentState::AwaitingApproval,
-            Verdict::Refuse { .. } | Verdict::Notify => IncidentState::Escalated,
         };
-        self.store.set_state(&case.id, state, None, now).await?;
-        Ok(Decided::Decision(decision, None))
+        self.store.commit(changes, vec![record]).await?;
+        Ok(Decided::Decision(decision, run))
     }
 
     async fn follow(

@@ -6,8 +6,11 @@
 //! a PostgreSQL backend for several host replicas implements next, which is why
 //! the SQLite implementation goes through sqlx, the driver that serves both.
 
+mod change;
 pub mod owner;
 mod sqlite;
+
+pub use change::Change;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -15,7 +18,7 @@ use serde::Serialize;
 pub use sqlite::SqliteStore;
 
 use crate::alert::Alert;
-use crate::audit::{AuditError, AuditLog, Entry, Receipt};
+use crate::audit::{AuditError, AuditLog, Committed, Entry, Receipt};
 use crate::guardrails::{KillSwitch, Millis, WindowSpec};
 use crate::policy::TargetPattern;
 use crate::workload::Workload;
@@ -201,6 +204,9 @@ pub enum StoreError {
     /// Another run holds the target.
     #[error("{0} already has a remediation in flight")]
     TargetBusy(Workload),
+    /// A change was refused by the state (nothing of its commit was applied).
+    #[error("{0}")]
+    Refused(String),
     /// A stored value no longer parses (the store was edited by hand).
     #[error("state store holds an unreadable {what}: {value:?}")]
     Corrupt {
@@ -218,14 +224,25 @@ pub trait Store: Send + Sync {
     /// The audit chain, for appends, queries and verification.
     fn audit(&self) -> &AuditLog;
 
+    /// Applies `changes` and appends `records` atomically, after every commit
+    /// queued before it; returns once durable. Commits waiting together share
+    /// one transaction (group commit). If a change is refused, nothing of this
+    /// commit is applied and the error is [`StoreError::Refused`].
+    async fn commit(
+        &self,
+        changes: Vec<Change>,
+        records: Vec<Entry>,
+    ) -> Result<Committed, StoreError>;
+
     /// Appends one audit record; returns once it is durable.
     async fn record(&self, entry: Entry) -> Result<Receipt, StoreError> {
-        Ok(self.audit().append(entry).await?)
+        let mut committed = self.commit(Vec::new(), vec![entry]).await?;
+        Ok(committed.receipts.remove(0))
     }
 
-    /// Appends several audit records in order; returns once all are durable.
+    /// Appends several audit records in order, atomically; returns once all are durable.
     async fn record_all(&self, entries: Vec<Entry>) -> Result<Vec<Receipt>, StoreError> {
-        Ok(self.audit().append_many(entries).await?)
+        Ok(self.commit(Vec::new(), entries).await?.receipts)
     }
 
     /// Opens the incident or, for a repeated delivery, counts the delivery and
@@ -237,37 +254,35 @@ pub trait Store: Send + Sync {
         alert: &Alert,
         target: &str,
         now: Millis,
-    ) -> Result<(IncidentRow, bool), StoreError>;
+    ) -> Result<(IncidentRow, bool), StoreError> {
+        let change = Change::OpenIncident {
+            id: id.to_string(),
+            alert: Box::new(alert.clone()),
+            target: target.to_string(),
+            at: now,
+        };
+        let deliveries = self.commit(vec![change], Vec::new()).await?.results[0];
+        let row = self.incident(id).await?.ok_or(StoreError::Corrupt {
+            what: "incident that was just written",
+            value: id.to_string(),
+        })?;
+        Ok((row, deliveries == 1))
+    }
 
     /// The alert that opened an incident.
     async fn alert_of(&self, id: &str) -> Result<Option<Alert>, StoreError>;
 
     /// Notes that the incident's alert resolved; `false` if there is no such incident.
-    async fn mark_resolved(&self, id: &str, now: Millis) -> Result<bool, StoreError>;
+    async fn mark_resolved(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
+        let change = Change::MarkResolved {
+            id: id.to_string(),
+            at: now,
+        };
+        Ok(self.commit(vec![change], Vec::new()).await?.results[0] > 0)
+    }
 
     /// One incident.
     async fn incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError>;
-
-    /// Moves an incident to `state` (and records its class when given).
-    async fn set_state(
-        &self,
-        id: &str,
-        state: IncidentState,
-        class: Option<&str>,
-        now: Millis,
-    ) -> Result<(), StoreError>;
-
-    /// Records the incident's class once it is known (its state unchanged).
-    async fn set_class(&self, id: &str, class: &str) -> Result<(), StoreError>;
-
-    /// Counts a run that did not go through [`Store::begin_run`] (a rollback
-    /// under its run's claim) in the history behind rate limits and the storm breaker.
-    async fn count_run(
-        &self,
-        target: &Workload,
-        plugin: &str,
-        at: Millis,
-    ) -> Result<(), StoreError>;
 
     /// What the guardrails need for `incident`, `target` and `plugin`.
     async fn history(
@@ -282,39 +297,125 @@ pub trait Store: Send + Sync {
     /// Kill switches, windows and the storm freeze.
     async fn controls(&self) -> Result<Controls, StoreError>;
 
-    /// Claims `run.target`, counts an attempt for the incident and the run in
-    /// the history, in one transaction. Fails with [`StoreError::TargetBusy`]
-    /// when another run holds the target.
-    async fn begin_run(&self, run: &ActiveRun) -> Result<(), StoreError>;
-
-    /// Releases the run's target.
-    async fn end_run(&self, run: &str) -> Result<(), StoreError>;
-
     /// Runs still holding targets (held by live processes or left by dead ones).
     async fn active_runs(&self) -> Result<Vec<ActiveRun>, StoreError>;
 
-    /// Marks a run's claim as given up by its own process, so the next
-    /// recovery treats it as interrupted.
-    async fn abandon_run(&self, run: &str) -> Result<(), StoreError>;
-
-    /// Freezes auto-execution until `until`.
-    async fn freeze(&self, until: Millis) -> Result<(), StoreError>;
-
-    /// Sets (or replaces) the kill switch for `switch.scope`.
-    async fn set_kill_switch(&self, switch: &KillSwitch) -> Result<(), StoreError>;
-
-    /// Clears the kill switch for `scope`; `true` if there was one.
-    async fn clear_kill_switch(&self, scope: Option<&TargetPattern>) -> Result<bool, StoreError>;
-
-    /// Adds a window (replacing one of the same name).
-    async fn add_window(&self, window: &WindowSpec) -> Result<(), StoreError>;
-
-    /// Deletes a window by name; `true` if there was one.
-    async fn delete_window(&self, name: &str) -> Result<bool, StoreError>;
-
-    /// Records a pending approval request.
-    async fn request_approval(&self, approval: &Approval) -> Result<(), StoreError>;
-
     /// Approval requests, newest first.
     async fn approvals(&self) -> Result<Vec<Approval>, StoreError>;
+
+    /// Moves an incident to `state` (and records its class when given).
+    async fn set_state(
+        &self,
+        id: &str,
+        state: IncidentState,
+        class: Option<&str>,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        let change = Change::SetState {
+            id: id.to_string(),
+            state,
+            class: class.map(str::to_string),
+            at: now,
+        };
+        self.commit(vec![change], Vec::new()).await.map(|_| ())
+    }
+
+    /// Records the incident's class once it is known.
+    async fn set_class(&self, id: &str, class: &str) -> Result<(), StoreError> {
+        let change = Change::SetClass {
+            id: id.to_string(),
+            class: class.to_string(),
+        };
+        self.commit(vec![change], Vec::new()).await.map(|_| ())
+    }
+
+    /// Counts a run that did not go through [`Store::begin_run`] (a rollback
+    /// under its run's claim) in the history behind rate limits and the storm breaker.
+    async fn count_run(
+        &self,
+        target: &Workload,
+        plugin: &str,
+        at: Millis,
+    ) -> Result<(), StoreError> {
+        let change = Change::CountRun {
+            target: target.clone(),
+            plugin: plugin.to_string(),
+            at,
+        };
+        self.commit(vec![change], Vec::new()).await.map(|_| ())
+    }
+
+    /// Claims `run.target`, counts an attempt for the incident and the run in
+    /// the history, in one transaction. Fails with [`StoreError::TargetBusy`]
+    /// when another run holds the target.
+    async fn begin_run(&self, run: &ActiveRun) -> Result<(), StoreError> {
+        match self
+            .commit(vec![Change::BeginRun(run.clone())], Vec::new())
+            .await
+        {
+            Err(StoreError::Refused(_)) => Err(StoreError::TargetBusy(run.target.clone())),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Releases the run's target.
+    async fn end_run(&self, run: &str) -> Result<(), StoreError> {
+        let change = Change::EndRun {
+            run: run.to_string(),
+        };
+        self.commit(vec![change], Vec::new()).await.map(|_| ())
+    }
+
+    /// Marks a run's claim as given up by its own process, so the next
+    /// recovery treats it as interrupted.
+    async fn abandon_run(&self, run: &str) -> Result<(), StoreError> {
+        let change = Change::AbandonRun {
+            run: run.to_string(),
+        };
+        self.commit(vec![change], Vec::new()).await.map(|_| ())
+    }
+
+    /// Freezes auto-execution until `until`.
+    async fn freeze(&self, until: Millis) -> Result<(), StoreError> {
+        self.commit(vec![Change::Freeze { until }], Vec::new())
+            .await
+            .map(|_| ())
+    }
+
+    /// Sets (or replaces) the kill switch for `switch.scope`.
+    async fn set_kill_switch(&self, switch: &KillSwitch) -> Result<(), StoreError> {
+        self.commit(vec![Change::SetKillSwitch(switch.clone())], Vec::new())
+            .await
+            .map(|_| ())
+    }
+
+    /// Clears the kill switch for `scope`; `true` if there was one.
+    async fn clear_kill_switch(&self, scope: Option<&TargetPattern>) -> Result<bool, StoreError> {
+        let change = Change::ClearKillSwitch {
+            scope: scope.cloned(),
+        };
+        Ok(self.commit(vec![change], Vec::new()).await?.results[0] > 0)
+    }
+
+    /// Adds a window (replacing one of the same name).
+    async fn add_window(&self, window: &WindowSpec) -> Result<(), StoreError> {
+        self.commit(vec![Change::AddWindow(window.clone())], Vec::new())
+            .await
+            .map(|_| ())
+    }
+
+    /// Deletes a window by name; `true` if there was one.
+    async fn delete_window(&self, name: &str) -> Result<bool, StoreError> {
+        let change = Change::DeleteWindow {
+            name: name.to_string(),
+        };
+        Ok(self.commit(vec![change], Vec::new()).await?.results[0] > 0)
+    }
+
+    /// Records a pending approval request.
+    async fn request_approval(&self, approval: &Approval) -> Result<(), StoreError> {
+        self.commit(vec![Change::RequestApproval(approval.clone())], Vec::new())
+            .await
+            .map(|_| ())
+    }
 }

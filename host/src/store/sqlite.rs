@@ -15,11 +15,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    ActiveRun, Approval, Controls, History, IncidentRow, IncidentState, Store, StoreError,
+    ActiveRun, Approval, Change, Controls, History, IncidentRow, IncidentState, Store, StoreError,
 };
 use crate::alert::Alert;
-use crate::audit::AuditLog;
-use crate::guardrails::{KillSwitch, Millis, WindowSpec};
+use crate::audit::{AuditLog, Committed, Entry, Op, OpError, OpFuture};
+use crate::guardrails::{KillSwitch, Millis};
 use crate::policy::TargetPattern;
 use crate::workload::Workload;
 
@@ -204,36 +204,16 @@ impl Store for SqliteStore {
         &self.audit
     }
 
-    async fn open_incident(
+    async fn commit(
         &self,
-        id: &str,
-        alert: &Alert,
-        target: &str,
-        now: Millis,
-    ) -> Result<(IncidentRow, bool), StoreError> {
-        let alert_json = serde_json::to_string(alert).expect("an alert serialises");
-        // One statement: the delivery count it returns is this delivery's, even
-        // when the same alert arrives twice at once.
-        let deliveries: i64 = sqlx::query_scalar(
-            "INSERT INTO incidents (id, alert, target, state, opened_at, updated_at, alert_json)
-             VALUES (?, ?, ?, 'open', ?, ?, ?)
-             ON CONFLICT (id) DO UPDATE SET deliveries = deliveries + 1
-             RETURNING deliveries",
-        )
-        .bind(id)
-        .bind(alert.name())
-        .bind(target)
-        .bind(now)
-        .bind(now)
-        .bind(alert_json)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(self.fail())?;
-        let row = self.incident(id).await?.ok_or(StoreError::Corrupt {
-            what: "incident that was just written",
-            value: id.to_string(),
-        })?;
-        Ok((row, deliveries == 1))
+        changes: Vec<Change>,
+        records: Vec<Entry>,
+    ) -> Result<Committed, StoreError> {
+        let ops = changes.into_iter().map(op).collect();
+        match self.audit.commit(ops, records).await {
+            Err(crate::audit::AuditError::Refused(why)) => Err(StoreError::Refused(why)),
+            other => Ok(other?),
+        }
     }
 
     async fn alert_of(&self, id: &str) -> Result<Option<Alert>, StoreError> {
@@ -252,17 +232,6 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn mark_resolved(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE incidents SET resolved_at = COALESCE(resolved_at, ?) WHERE id = ?")
-                .bind(now)
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err(self.fail())?;
-        Ok(done.rows_affected() > 0)
-    }
-
     async fn incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError> {
         let row = sqlx::query("SELECT * FROM incidents WHERE id = ?")
             .bind(id)
@@ -270,52 +239,6 @@ impl Store for SqliteStore {
             .await
             .map_err(self.fail())?;
         row.as_ref().map(incident_row).transpose()
-    }
-
-    async fn set_state(
-        &self,
-        id: &str,
-        state: IncidentState,
-        class: Option<&str>,
-        now: Millis,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE incidents SET state = ?, class = COALESCE(?, class), updated_at = ? WHERE id = ?",
-        )
-        .bind(state.as_str())
-        .bind(class)
-        .bind(now)
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(self.fail())?;
-        Ok(())
-    }
-
-    async fn set_class(&self, id: &str, class: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE incidents SET class = ? WHERE id = ?")
-            .bind(class)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(self.fail())?;
-        Ok(())
-    }
-
-    async fn count_run(
-        &self,
-        target: &Workload,
-        plugin: &str,
-        at: Millis,
-    ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO run_history (target, plugin, at) VALUES (?, ?, ?)")
-            .bind(target.to_string())
-            .bind(plugin)
-            .bind(at)
-            .execute(&self.pool)
-            .await
-            .map_err(self.fail())?;
-        Ok(())
     }
 
     async fn history(
@@ -382,59 +305,6 @@ impl Store for SqliteStore {
         Ok(controls)
     }
 
-    async fn begin_run(&self, run: &ActiveRun) -> Result<(), StoreError> {
-        let fail = self.fail();
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(&fail)?;
-        let claimed = sqlx::query(
-            "INSERT INTO active_runs (target, run, incident, plugin, started_at, owner)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (target) DO NOTHING",
-        )
-        .bind(run.target.to_string())
-        .bind(&run.run)
-        .bind(&run.incident)
-        .bind(&run.plugin)
-        .bind(run.started_at)
-        .bind(&run.owner)
-        .execute(&mut *tx)
-        .await
-        .map_err(&fail)?;
-        if claimed.rows_affected() == 0 {
-            return Err(StoreError::TargetBusy(run.target.clone()));
-        }
-        sqlx::query("UPDATE incidents SET attempts = attempts + 1, state = 'running', updated_at = ? WHERE id = ?")
-            .bind(run.started_at)
-            .bind(&run.incident)
-            .execute(&mut *tx)
-            .await
-            .map_err(&fail)?;
-        sqlx::query("INSERT INTO run_history (target, plugin, at) VALUES (?, ?, ?)")
-            .bind(run.target.to_string())
-            .bind(&run.plugin)
-            .bind(run.started_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(&fail)?;
-        sqlx::query("DELETE FROM run_history WHERE at < ?")
-            .bind(run.started_at - HISTORY_KEPT)
-            .execute(&mut *tx)
-            .await
-            .map_err(&fail)?;
-        tx.commit().await.map_err(&fail)
-    }
-
-    async fn end_run(&self, run: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM active_runs WHERE run = ?")
-            .bind(run)
-            .execute(&self.pool)
-            .await
-            .map_err(self.fail())?;
-        Ok(())
-    }
-
     async fn active_runs(&self) -> Result<Vec<ActiveRun>, StoreError> {
         let rows = sqlx::query(
             "SELECT target, run, incident, plugin, started_at, owner FROM active_runs ORDER BY started_at",
@@ -456,92 +326,6 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn abandon_run(&self, run: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE active_runs SET owner = ? WHERE run = ?")
-            .bind(super::owner::ABANDONED)
-            .bind(run)
-            .execute(&self.pool)
-            .await
-            .map_err(self.fail())?;
-        Ok(())
-    }
-
-    async fn freeze(&self, until: Millis) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO storm (id, frozen_until) VALUES (1, ?)
-             ON CONFLICT (id) DO UPDATE SET frozen_until = MAX(frozen_until, excluded.frozen_until)",
-        )
-        .bind(until)
-        .execute(&self.pool)
-        .await
-        .map_err(self.fail())?;
-        Ok(())
-    }
-
-    async fn set_kill_switch(&self, switch: &KillSwitch) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO kill_switches (scope, reason, set_by, set_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (scope) DO UPDATE SET reason = excluded.reason,
-                 set_by = excluded.set_by, set_at = excluded.set_at",
-        )
-        .bind(scope_key(switch.scope.as_ref()))
-        .bind(&switch.reason)
-        .bind(&switch.set_by)
-        .bind(switch.set_at)
-        .execute(&self.pool)
-        .await
-        .map_err(self.fail())?;
-        Ok(())
-    }
-
-    async fn clear_kill_switch(&self, scope: Option<&TargetPattern>) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM kill_switches WHERE scope = ?")
-            .bind(scope_key(scope))
-            .execute(&self.pool)
-            .await
-            .map_err(self.fail())?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn add_window(&self, window: &WindowSpec) -> Result<(), StoreError> {
-        let spec = serde_json::to_string(window).expect("a window serialises");
-        sqlx::query(
-            "INSERT INTO windows (name, spec) VALUES (?, ?)
-             ON CONFLICT (name) DO UPDATE SET spec = excluded.spec",
-        )
-        .bind(&window.name)
-        .bind(spec)
-        .execute(&self.pool)
-        .await
-        .map_err(self.fail())?;
-        Ok(())
-    }
-
-    async fn delete_window(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM windows WHERE name = ?")
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(self.fail())?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn request_approval(&self, approval: &Approval) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO approvals (id, incident, plugin, state, created_at) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&approval.id)
-        .bind(&approval.incident)
-        .bind(&approval.plugin)
-        .bind(&approval.state)
-        .bind(approval.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(self.fail())?;
-        Ok(())
-    }
-
     async fn approvals(&self) -> Result<Vec<Approval>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, incident, plugin, state, created_at FROM approvals ORDER BY created_at DESC",
@@ -559,6 +343,169 @@ impl Store for SqliteStore {
                 created_at: row.get("created_at"),
             })
             .collect())
+    }
+}
+
+/// Gives a closure the higher-ranked signature of an [`Op`].
+fn boxed<F>(f: F) -> Op
+where
+    F: for<'c> FnOnce(&'c mut sqlx::SqliteConnection) -> OpFuture<'c> + Send + 'static,
+{
+    Box::new(f)
+}
+
+fn db(e: sqlx::Error) -> OpError {
+    OpError::Database(e.to_string())
+}
+
+/// Runs one statement with its bindings on the writer's connection; yields rows changed.
+macro_rules! statement {
+    ($sql:expr $(, $bind:expr)* $(,)?) => {{
+        let sql: &'static str = $sql;
+        boxed(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(sql)
+                    $(.bind($bind))*
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                Ok(done.rows_affected() as i64)
+            })
+        })
+    }};
+}
+
+/// The SQL for one change, run inside the writer's transaction.
+fn op(change: Change) -> Op {
+    match change {
+        Change::OpenIncident { id, alert, target, at } => {
+            let alert_json = serde_json::to_string(&alert).expect("an alert serialises");
+            let name = alert.name().to_string();
+            boxed(move |conn| {
+                Box::pin(async move {
+                    // One statement: the count it returns is this delivery's,
+                    // even when the same alert arrives twice at once.
+                    sqlx::query_scalar(
+                        "INSERT INTO incidents (id, alert, target, state, opened_at, updated_at, alert_json)
+                         VALUES (?, ?, ?, 'open', ?, ?, ?)
+                         ON CONFLICT (id) DO UPDATE SET deliveries = deliveries + 1
+                         RETURNING deliveries",
+                    )
+                    .bind(id)
+                    .bind(name)
+                    .bind(target)
+                    .bind(at)
+                    .bind(at)
+                    .bind(alert_json)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(db)
+                })
+            })
+        }
+        Change::SetState { id, state, class, at } => statement!(
+            "UPDATE incidents SET state = ?, class = COALESCE(?, class), updated_at = ? WHERE id = ?",
+            state.as_str(),
+            class,
+            at,
+            id,
+        ),
+        Change::SetClass { id, class } => {
+            statement!("UPDATE incidents SET class = ? WHERE id = ?", class, id)
+        }
+        Change::MarkResolved { id, at } => statement!(
+            "UPDATE incidents SET resolved_at = COALESCE(resolved_at, ?) WHERE id = ?",
+            at,
+            id,
+        ),
+        Change::BeginRun(run) => boxed(move |conn| {
+            Box::pin(async move {
+                let target = run.target.to_string();
+                let claimed = sqlx::query(
+                    "INSERT INTO active_runs (target, run, incident, plugin, started_at, owner)
+                     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (target) DO NOTHING",
+                )
+                .bind(&target)
+                .bind(&run.run)
+                .bind(&run.incident)
+                .bind(&run.plugin)
+                .bind(run.started_at)
+                .bind(&run.owner)
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+                if claimed.rows_affected() == 0 {
+                    return Err(OpError::Refused(format!(
+                        "{target} already has a remediation in flight"
+                    )));
+                }
+                sqlx::query("UPDATE incidents SET attempts = attempts + 1, state = 'running', updated_at = ? WHERE id = ?")
+                    .bind(run.started_at)
+                    .bind(&run.incident)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                sqlx::query("INSERT INTO run_history (target, plugin, at) VALUES (?, ?, ?)")
+                    .bind(&target)
+                    .bind(&run.plugin)
+                    .bind(run.started_at)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                sqlx::query("DELETE FROM run_history WHERE at < ?")
+                    .bind(run.started_at - HISTORY_KEPT)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                Ok(1)
+            })
+        }),
+        Change::EndRun { run } => statement!("DELETE FROM active_runs WHERE run = ?", run),
+        Change::AbandonRun { run } => statement!(
+            "UPDATE active_runs SET owner = ? WHERE run = ?",
+            super::owner::ABANDONED,
+            run,
+        ),
+        Change::CountRun { target, plugin, at } => statement!(
+            "INSERT INTO run_history (target, plugin, at) VALUES (?, ?, ?)",
+            target.to_string(),
+            plugin,
+            at,
+        ),
+        Change::Freeze { until } => statement!(
+            "INSERT INTO storm (id, frozen_until) VALUES (1, ?)
+             ON CONFLICT (id) DO UPDATE SET frozen_until = MAX(frozen_until, excluded.frozen_until)",
+            until,
+        ),
+        Change::SetKillSwitch(switch) => statement!(
+            "INSERT INTO kill_switches (scope, reason, set_by, set_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (scope) DO UPDATE SET reason = excluded.reason,
+                 set_by = excluded.set_by, set_at = excluded.set_at",
+            scope_key(switch.scope.as_ref()),
+            switch.reason,
+            switch.set_by,
+            switch.set_at,
+        ),
+        Change::ClearKillSwitch { scope } => statement!(
+            "DELETE FROM kill_switches WHERE scope = ?",
+            scope_key(scope.as_ref()),
+        ),
+        Change::AddWindow(window) => statement!(
+            "INSERT INTO windows (name, spec) VALUES (?, ?)
+             ON CONFLICT (name) DO UPDATE SET spec = excluded.spec",
+            window.name.clone(),
+            serde_json::to_string(&window).expect("a window serialises"),
+        ),
+        Change::DeleteWindow { name } => statement!("DELETE FROM windows WHERE name = ?", name),
+        Change::RequestApproval(approval) => statement!(
+            "INSERT INTO approvals (id, incident, plugin, state, created_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO NOTHING",
+            approval.id,
+            approval.incident,
+            approval.plugin,
+            approval.state,
+            approval.created_at,
+        ),
     }
 }
 
