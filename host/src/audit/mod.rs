@@ -13,7 +13,7 @@ mod chain;
 mod store;
 
 pub use chain::{ChainError, GENESIS, Record, RecordRef, Verifier, record_hash};
-pub use store::{AuditError, AuditLog, Committed, Entry, Op, OpError, OpFuture, Receipt, Verified};
+pub use store::{AuditError, AuditLog, Committed, Entry, Op, OpError, Receipt, Verified};
 
 #[cfg(test)]
 mod tests;

@@ -14,9 +14,7 @@
 //! Writes and queries use sqlx (the driver that will also serve PostgreSQL);
 //! full-chain verification reads with rusqlite, see [`AuditLog::verify`].
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::str::FromStr;
 use std::time::SystemTime;
 
@@ -24,7 +22,7 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
+use sqlx::{Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::chain::{ChainError, GENESIS, Record, RecordRef, Verifier, record_hash};
@@ -89,12 +87,9 @@ pub enum AuditError {
     Refused(String),
 }
 
-/// A future borrowed from the writer's connection.
-pub type OpFuture<'c> = Pin<Box<dyn Future<Output = Result<i64, OpError>> + Send + 'c>>;
-
 /// One state change applied inside a commit's transaction, on the writer's
 /// connection; it returns a number for the caller (a count, a row value).
-pub type Op = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> OpFuture<'c> + Send>;
+pub type Op = Box<dyn FnOnce(&rusqlite::Connection) -> Result<i64, OpError> + Send>;
 
 /// Why an [`Op`] failed. A refusal is a state the caller must handle (a
 /// target already claimed); nothing of its commit is applied.
@@ -197,22 +192,32 @@ impl AuditLog {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full);
-        let mut writer = SqliteConnection::connect_with(&options)
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.clone())
             .await
             .map_err(store_error(&path))?;
         for statement in SCHEMA {
             sqlx::query(statement)
-                .execute(&mut writer)
+                .execute(&pool)
                 .await
                 .map_err(store_error(&path))?;
         }
+        pool.close().await;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await
             .map_err(store_error(&path))?;
+        let writer = open_writer(&path).map_err(|message| AuditError::Store {
+            path: path.display().to_string(),
+            message,
+        })?;
         let (appends, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(write_loop(writer, queue, key));
+        std::thread::Builder::new()
+            .name("blastwall-writer".into())
+            .spawn(move || write_loop(writer, queue, key))
+            .map_err(io)?;
         Ok(AuditLog {
             path,
             pool,
@@ -297,20 +302,36 @@ impl AuditLog {
     }
 }
 
+/// The writer's own connection: direct SQLite (rusqlite, the same bundled
+/// library sqlx uses), because the writer runs about ten statements per commit
+/// and sqlx's SQLite driver hands each statement to a worker thread, which
+/// costs more than the statement. Reads and queries stay on sqlx.
+fn open_writer(path: &Path) -> Result<rusqlite::Connection, String> {
+    let conn = rusqlite::Connection::open(path).map_err(|e| e.to_string())?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+        .map_err(|e| e.to_string())?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
 /// The chain head as the last commit left it, read inside each writing
 /// transaction: another process on the same file (an operator's CLI next to a
 /// running host) may have appended since, so the head is never cached.
-async fn head_in(tx: &mut SqliteConnection, key: &[u8; 32]) -> Result<(u64, [u8; 32]), String> {
-    let row = sqlx::query("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
-        .fetch_optional(&mut *tx)
-        .await
+fn head_in(conn: &rusqlite::Connection, key: &[u8; 32]) -> Result<(u64, [u8; 32]), String> {
+    use rusqlite::OptionalExtension;
+    let row: Option<(i64, String, String)> = conn
+        .prepare_cached("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
+        .and_then(|mut s| {
+            s.query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
         .map_err(|e| e.to_string())?;
-    let Some(row) = row else {
+    let Some((seq, hash, mac)) = row else {
         return Ok((0, GENESIS));
     };
-    let seq = row.get::<i64, _>(0) as u64;
-    let hash: String = row.get(1);
-    let mac: String = row.get(2);
+    let seq = seq as u64;
     // Never extend a head this host did not sign: appending to a forged chain
     // would bless it.
     if head_mac(key, seq, &hash) != mac {
@@ -325,11 +346,12 @@ async fn head_in(tx: &mut SqliteConnection, key: &[u8; 32]) -> Result<(u64, [u8;
     Ok((seq, prev))
 }
 
-/// The single writer: takes every commit waiting (up to a limit) and applies
-/// them in one transaction (group commit), each inside its own savepoint.
-async fn write_loop(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Job>, key: [u8; 32]) {
+/// The single writer thread: takes every commit waiting (up to a limit) and
+/// applies them in one transaction (group commit), each inside its own
+/// savepoint.
+fn write_loop(mut conn: rusqlite::Connection, mut queue: mpsc::Receiver<Job>, key: [u8; 32]) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = queue.recv().await {
+    while let Some(first) = queue.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -339,7 +361,7 @@ async fn write_loop(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Job>, 
         }
         let jobs = std::mem::take(&mut batch);
         let mut replies = Vec::with_capacity(jobs.len());
-        match write_batch(&mut conn, jobs, &key, &mut replies).await {
+        match write_batch(&mut conn, jobs, &key, &mut replies) {
             Ok(()) => {
                 for (reply, result) in replies {
                     let _ = reply.send(result);
@@ -360,18 +382,10 @@ type Replies = Vec<(
     Result<Committed, AuditError>,
 )>;
 
-async fn exec(conn: &mut SqliteConnection, sql: &str) -> Result<(), String> {
-    sqlx::query(sql)
-        .execute(&mut *conn)
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
 /// Applies one commit's ops and records; on any failure the caller rolls the
 /// savepoint back.
-async fn apply_job(
-    conn: &mut SqliteConnection,
+fn apply_job(
+    conn: &rusqlite::Connection,
     ops: Vec<Op>,
     entries: &[Entry],
     seq: &mut u64,
@@ -379,12 +393,15 @@ async fn apply_job(
 ) -> Result<Committed, AuditError> {
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
-        match op(&mut *conn).await {
+        match op(conn) {
             Ok(value) => results.push(value),
             Err(OpError::Refused(why)) => return Err(AuditError::Refused(why)),
             Err(OpError::Database(why)) => return Err(AuditError::Commit(why)),
         }
     }
+    let mut insert = conn
+        .prepare_cached("INSERT INTO audit (seq, at, incident, kind, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        .map_err(|e| AuditError::Commit(e.to_string()))?;
     let mut receipts = Vec::with_capacity(entries.len());
     for entry in entries {
         let next = *seq + 1;
@@ -399,16 +416,16 @@ async fn apply_job(
             prev,
         );
         let hash_hex = hex::encode(hash);
-        sqlx::query("INSERT INTO audit (seq, at, incident, kind, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .bind(next as i64)
-            .bind(&at)
-            .bind(entry.incident.as_deref())
-            .bind(&entry.kind)
-            .bind(&body)
-            .bind(hex::encode(*prev))
-            .bind(&hash_hex)
-            .execute(&mut *conn)
-            .await
+        insert
+            .execute(rusqlite::params![
+                next as i64,
+                at,
+                entry.incident,
+                entry.kind,
+                body,
+                hex::encode(*prev),
+                hash_hex,
+            ])
             .map_err(|e| AuditError::Commit(e.to_string()))?;
         receipts.push(Receipt {
             seq: next,
@@ -420,20 +437,18 @@ async fn apply_job(
     Ok(Committed { results, receipts })
 }
 
-async fn write_batch(
-    conn: &mut SqliteConnection,
+fn write_batch(
+    conn: &mut rusqlite::Connection,
     jobs: Vec<Job>,
     key: &[u8; 32],
     replies: &mut Replies,
 ) -> Result<(), String> {
     // IMMEDIATE: take the write lock before reading the head, so no other
     // writer (another process on the same file) can slip a record in between.
-    let mut tx = conn
-        .begin_with("BEGIN IMMEDIATE")
-        .await
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(|e| e.to_string())?;
-    let head = head_in(&mut tx, key).await;
-    let (mut seq, mut prev) = match head {
+    let (mut seq, mut prev) = match head_in(&tx, key) {
         Ok(head) => head,
         Err(message) => {
             for job in jobs {
@@ -442,28 +457,27 @@ async fn write_batch(
             return Ok(());
         }
     };
+    let sql = |tx: &rusqlite::Transaction<'_>, statement: &str| {
+        tx.execute_batch(statement).map_err(|e| e.to_string())
+    };
     for job in jobs {
-        exec(&mut tx, "SAVEPOINT job").await?;
+        sql(&tx, "SAVEPOINT job")?;
         let (before_seq, before_prev) = (seq, prev);
-        let result = apply_job(&mut tx, job.ops, &job.entries, &mut seq, &mut prev).await;
+        let result = apply_job(&tx, job.ops, &job.entries, &mut seq, &mut prev);
         if result.is_err() {
-            exec(&mut tx, "ROLLBACK TO job").await?;
+            sql(&tx, "ROLLBACK TO job")?;
             (seq, prev) = (before_seq, before_prev);
         }
-        exec(&mut tx, "RELEASE job").await?;
+        sql(&tx, "RELEASE job")?;
         replies.push((job.reply, result));
     }
-    let head_hash = hex::encode(prev);
     if seq > 0 {
-        sqlx::query("INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac")
-            .bind(seq as i64)
-            .bind(&head_hash)
-            .bind(head_mac(key, seq, &head_hash))
-            .execute(&mut *tx)
-            .await
+        let head_hash = hex::encode(prev);
+        tx.prepare_cached("INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac")
+            .and_then(|mut s| s.execute(rusqlite::params![seq as i64, head_hash, head_mac(key, seq, &head_hash)]))
             .map_err(|e| e.to_string())?;
     }
-    tx.commit().await.map_err(|e| e.to_string())
+    tx.commit().map_err(|e| e.to_string())
 }
 
 fn verify_file(path: &Path, key: &[u8; 32]) -> Result<Verified, AuditError> {

@@ -18,7 +18,7 @@ use super::{
     ActiveRun, Approval, Change, Controls, History, IncidentRow, IncidentState, Store, StoreError,
 };
 use crate::alert::Alert;
-use crate::audit::{AuditLog, Committed, Entry, Op, OpError, OpFuture};
+use crate::audit::{AuditLog, Committed, Entry, Op, OpError};
 use crate::guardrails::{KillSwitch, Millis};
 use crate::policy::TargetPattern;
 use crate::workload::Workload;
@@ -346,165 +346,154 @@ impl Store for SqliteStore {
     }
 }
 
-/// Gives a closure the higher-ranked signature of an [`Op`].
-fn boxed<F>(f: F) -> Op
-where
-    F: for<'c> FnOnce(&'c mut sqlx::SqliteConnection) -> OpFuture<'c> + Send + 'static,
-{
-    Box::new(f)
-}
-
-fn db(e: sqlx::Error) -> OpError {
+fn db(e: rusqlite::Error) -> OpError {
     OpError::Database(e.to_string())
 }
 
-/// Runs one statement with its bindings on the writer's connection; yields rows changed.
-macro_rules! statement {
-    ($sql:expr $(, $bind:expr)* $(,)?) => {{
-        let sql: &'static str = $sql;
-        boxed(move |conn| {
-            Box::pin(async move {
-                let done = sqlx::query(sql)
-                    $(.bind($bind))*
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                Ok(done.rows_affected() as i64)
-            })
-        })
-    }};
+/// Runs one statement with its parameters on the writer's connection; yields rows changed.
+fn statement<P>(sql: &'static str, params: P) -> Op
+where
+    P: rusqlite::Params + Send + 'static,
+{
+    Box::new(move |conn: &rusqlite::Connection| {
+        let mut statement = conn.prepare_cached(sql).map_err(db)?;
+        Ok(statement.execute(params).map_err(db)? as i64)
+    })
 }
 
 /// The SQL for one change, run inside the writer's transaction.
 fn op(change: Change) -> Op {
+    use rusqlite::params;
     match change {
-        Change::OpenIncident { id, alert, target, at } => {
+        Change::OpenIncident {
+            id,
+            alert,
+            target,
+            at,
+        } => {
             let alert_json = serde_json::to_string(&alert).expect("an alert serialises");
             let name = alert.name().to_string();
-            boxed(move |conn| {
-                Box::pin(async move {
-                    // One statement: the count it returns is this delivery's,
-                    // even when the same alert arrives twice at once.
-                    sqlx::query_scalar(
-                        "INSERT INTO incidents (id, alert, target, state, opened_at, updated_at, alert_json)
-                         VALUES (?, ?, ?, 'open', ?, ?, ?)
-                         ON CONFLICT (id) DO UPDATE SET deliveries = deliveries + 1
-                         RETURNING deliveries",
-                    )
-                    .bind(id)
-                    .bind(name)
-                    .bind(target)
-                    .bind(at)
-                    .bind(at)
-                    .bind(alert_json)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db)
+            Box::new(move |conn: &rusqlite::Connection| {
+                // One statement: the count it returns is this delivery's, even
+                // when the same alert arrives twice at once.
+                conn.prepare_cached(
+                    "INSERT INTO incidents (id, alert, target, state, opened_at, updated_at, alert_json)
+                     VALUES (?, ?, ?, 'open', ?, ?, ?)
+                     ON CONFLICT (id) DO UPDATE SET deliveries = deliveries + 1
+                     RETURNING deliveries",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![id, name, target, at, at, alert_json], |r| r.get(0))
                 })
+                .map_err(db)
             })
         }
-        Change::SetState { id, state, class, at } => statement!(
-            "UPDATE incidents SET state = ?, class = COALESCE(?, class), updated_at = ? WHERE id = ?",
-            state.as_str(),
+        Change::SetState {
+            id,
+            state,
             class,
             at,
-            id,
+        } => statement(
+            "UPDATE incidents SET state = ?, class = COALESCE(?, class), updated_at = ? WHERE id = ?",
+            (state.as_str(), class, at, id),
         ),
         Change::SetClass { id, class } => {
-            statement!("UPDATE incidents SET class = ? WHERE id = ?", class, id)
+            statement("UPDATE incidents SET class = ? WHERE id = ?", (class, id))
         }
-        Change::MarkResolved { id, at } => statement!(
+        Change::MarkResolved { id, at } => statement(
             "UPDATE incidents SET resolved_at = COALESCE(resolved_at, ?) WHERE id = ?",
-            at,
-            id,
+            (at, id),
         ),
-        Change::BeginRun(run) => boxed(move |conn| {
-            Box::pin(async move {
-                let target = run.target.to_string();
-                let claimed = sqlx::query(
+        Change::BeginRun(run) => Box::new(move |conn: &rusqlite::Connection| {
+            let target = run.target.to_string();
+            let claimed = conn
+                .prepare_cached(
                     "INSERT INTO active_runs (target, run, incident, plugin, started_at, owner)
                      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (target) DO NOTHING",
                 )
-                .bind(&target)
-                .bind(&run.run)
-                .bind(&run.incident)
-                .bind(&run.plugin)
-                .bind(run.started_at)
-                .bind(&run.owner)
-                .execute(&mut *conn)
-                .await
+                .and_then(|mut s| {
+                    s.execute(params![
+                        target,
+                        run.run,
+                        run.incident,
+                        run.plugin,
+                        run.started_at,
+                        run.owner
+                    ])
+                })
                 .map_err(db)?;
-                if claimed.rows_affected() == 0 {
-                    return Err(OpError::Refused(format!(
-                        "{target} already has a remediation in flight"
-                    )));
-                }
-                sqlx::query("UPDATE incidents SET attempts = attempts + 1, state = 'running', updated_at = ? WHERE id = ?")
-                    .bind(run.started_at)
-                    .bind(&run.incident)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                sqlx::query("INSERT INTO run_history (target, plugin, at) VALUES (?, ?, ?)")
-                    .bind(&target)
-                    .bind(&run.plugin)
-                    .bind(run.started_at)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                sqlx::query("DELETE FROM run_history WHERE at < ?")
-                    .bind(run.started_at - HISTORY_KEPT)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                Ok(1)
-            })
+            if claimed == 0 {
+                return Err(OpError::Refused(format!(
+                    "{target} already has a remediation in flight"
+                )));
+            }
+            let run_statement = |sql: &str, p: &[&dyn rusqlite::ToSql]| {
+                conn.prepare_cached(sql)
+                    .and_then(|mut s| s.execute(p))
+                    .map_err(db)
+            };
+            run_statement(
+                "UPDATE incidents SET attempts = attempts + 1, state = 'running', updated_at = ? WHERE id = ?",
+                params![run.started_at, run.incident],
+            )?;
+            run_statement(
+                "INSERT INTO run_history (target, plugin, at) VALUES (?, ?, ?)",
+                params![target, run.plugin, run.started_at],
+            )?;
+            run_statement(
+                "DELETE FROM run_history WHERE at < ?",
+                params![run.started_at - HISTORY_KEPT],
+            )?;
+            Ok(1)
         }),
-        Change::EndRun { run } => statement!("DELETE FROM active_runs WHERE run = ?", run),
-        Change::AbandonRun { run } => statement!(
+        Change::EndRun { run } => statement("DELETE FROM active_runs WHERE run = ?", (run,)),
+        Change::AbandonRun { run } => statement(
             "UPDATE active_runs SET owner = ? WHERE run = ?",
-            super::owner::ABANDONED,
-            run,
+            (super::owner::ABANDONED, run),
         ),
-        Change::CountRun { target, plugin, at } => statement!(
+        Change::CountRun { target, plugin, at } => statement(
             "INSERT INTO run_history (target, plugin, at) VALUES (?, ?, ?)",
-            target.to_string(),
-            plugin,
-            at,
+            (target.to_string(), plugin, at),
         ),
-        Change::Freeze { until } => statement!(
+        Change::Freeze { until } => statement(
             "INSERT INTO storm (id, frozen_until) VALUES (1, ?)
              ON CONFLICT (id) DO UPDATE SET frozen_until = MAX(frozen_until, excluded.frozen_until)",
-            until,
+            (until,),
         ),
-        Change::SetKillSwitch(switch) => statement!(
+        Change::SetKillSwitch(switch) => statement(
             "INSERT INTO kill_switches (scope, reason, set_by, set_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (scope) DO UPDATE SET reason = excluded.reason,
                  set_by = excluded.set_by, set_at = excluded.set_at",
-            scope_key(switch.scope.as_ref()),
-            switch.reason,
-            switch.set_by,
-            switch.set_at,
+            (
+                scope_key(switch.scope.as_ref()),
+                switch.reason,
+                switch.set_by,
+                switch.set_at,
+            ),
         ),
-        Change::ClearKillSwitch { scope } => statement!(
+        Change::ClearKillSwitch { scope } => statement(
             "DELETE FROM kill_switches WHERE scope = ?",
-            scope_key(scope.as_ref()),
+            (scope_key(scope.as_ref()),),
         ),
-        Change::AddWindow(window) => statement!(
+        Change::AddWindow(window) => statement(
             "INSERT INTO windows (name, spec) VALUES (?, ?)
              ON CONFLICT (name) DO UPDATE SET spec = excluded.spec",
-            window.name.clone(),
-            serde_json::to_string(&window).expect("a window serialises"),
+            (
+                window.name.clone(),
+                serde_json::to_string(&window).expect("a window serialises"),
+            ),
         ),
-        Change::DeleteWindow { name } => statement!("DELETE FROM windows WHERE name = ?", name),
-        Change::RequestApproval(approval) => statement!(
+        Change::DeleteWindow { name } => statement("DELETE FROM windows WHERE name = ?", (name,)),
+        Change::RequestApproval(approval) => statement(
             "INSERT INTO approvals (id, incident, plugin, state, created_at) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (id) DO NOTHING",
-            approval.id,
-            approval.incident,
-            approval.plugin,
-            approval.state,
-            approval.created_at,
+            (
+                approval.id,
+                approval.incident,
+                approval.plugin,
+                approval.state,
+                approval.created_at,
+            ),
         ),
     }
 }
