@@ -88,8 +88,10 @@ pub enum AuditError {
 }
 
 /// One state change applied inside a commit's transaction, on the writer's
-/// connection; it returns a number for the caller (a count, a row value).
-pub type Op = Box<dyn FnOnce(&rusqlite::Connection) -> Result<i64, OpError> + Send>;
+/// connection; it returns a number for the caller (a count, a row value) and
+/// may add audit records of its own (appended after the commit's records).
+pub type Op =
+    Box<dyn FnOnce(&rusqlite::Connection, &mut Vec<Entry>) -> Result<i64, OpError> + Send>;
 
 /// Why an [`Op`] failed. A refusal is a state the caller must handle (a
 /// target already claimed); nothing of its commit is applied.
@@ -392,8 +394,9 @@ fn apply_job(
     prev: &mut [u8; 32],
 ) -> Result<Committed, AuditError> {
     let mut results = Vec::with_capacity(ops.len());
+    let mut added = Vec::new();
     for op in ops {
-        match op(conn) {
+        match op(conn, &mut added) {
             Ok(value) => results.push(value),
             Err(OpError::Refused(why)) => return Err(AuditError::Refused(why)),
             Err(OpError::Database(why)) => return Err(AuditError::Commit(why)),
@@ -402,8 +405,8 @@ fn apply_job(
     let mut insert = conn
         .prepare_cached("INSERT INTO audit (seq, at, incident, kind, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
         .map_err(|e| AuditError::Commit(e.to_string()))?;
-    let mut receipts = Vec::with_capacity(entries.len());
-    for entry in entries {
+    let mut receipts = Vec::with_capacity(entries.len() + added.len());
+    for entry in entries.iter().chain(&added) {
         let next = *seq + 1;
         let at = now();
         let body = entry.body.to_string();

@@ -83,7 +83,6 @@ impl Responder {
             store: parts.store,
             escalator,
             prometheus,
-            decide_lock: tokio::sync::Mutex::new(()),
         })
     }
 }

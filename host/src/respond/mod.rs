@@ -27,15 +27,14 @@ use crate::catalog::{Catalog, Resolved};
 use crate::classify::{Classification, ClassifiedBy, Classifier};
 use crate::escalate::Escalator;
 use crate::guardrails::{
-    self, Decision, FleetSize, GuardrailConfig, Millis, Mode, Observed, Request, Verdict, Window,
-    now_ms,
+    Decision, FleetSize, GuardrailConfig, Millis, Mode, Verdict, Window, now_ms,
 };
 use crate::incident::{incident_id, target_of};
 use crate::policy::{Capability, TierPolicy};
 use crate::provider::Provider;
 use crate::sandbox::Sandbox;
 use crate::store::{
-    ActiveRun, Approval, Change, IncidentRow, IncidentState, Store, StoreError, owner,
+    Approval, Change, DecideRequest, Decided, IncidentRow, IncidentState, Store, StoreError, owner,
 };
 use crate::verify::{Prometheus, ResolutionSource};
 use crate::workload::Workload;
@@ -56,7 +55,6 @@ pub struct Responder {
     store: Arc<dyn Store>,
     escalator: Escalator,
     prometheus: Option<Prometheus>,
-    decide_lock: tokio::sync::Mutex<()>,
 }
 
 /// Why the loop could not handle an alert. Only the store can fail it: when
@@ -136,14 +134,6 @@ impl ResolutionSource for StoreResolution<'_> {
     async fn resolved(&self, incident: &str) -> bool {
         matches!(self.0.incident(incident).await, Ok(Some(row)) if row.resolved_at.is_some())
     }
-}
-
-/// The outcome of the decide step.
-enum Decided {
-    /// Another delivery got there first; nothing to do.
-    Duplicate(IncidentState),
-    /// The guardrails' decision, and the claimed run for `execute`.
-    Decision(Decision, Option<String>),
 }
 
 impl Responder {
@@ -277,7 +267,7 @@ impl Responder {
                 let row = IncidentRow { state, ..row };
                 Ok(self.duplicate(&case, &row).await?)
             }
-            Decided::Decision(decision, run) => Ok(self
+            Decided::Decision { decision, run } => Ok(self
                 .follow(&case, resolved, prepared, decision, run)
                 .await?),
         }
@@ -329,61 +319,25 @@ impl Responder {
         Ok(classification)
     }
 
-    /// Everything the guardrails read, from the store and the provider.
-    async fn observe(
-        &self,
-        case: &Case,
-        target: &Workload,
-        plugin: &str,
-        now: Millis,
-    ) -> Result<Result<Observed, String>, StoreError> {
-        let storm_window = self.guardrails.storm.window.as_millis() as i64;
-        let history = self
-            .store
-            .history(
-                &case.id,
-                target,
-                plugin,
-                now - 3_600_000,
-                now - storm_window,
-            )
-            .await?;
-        let mut windows = self.windows.clone();
-        for spec in history.controls.windows {
-            // Fail closed: a stored window that no longer validates must not
-            // silently stop protecting its targets.
-            match Window::try_from(spec) {
-                Ok(window) => windows.push(window),
-                Err(e) => return Ok(Err(format!("a stored window is unusable: {e}"))),
-            }
-        }
+    /// Workload counts for the blast-radius budget, from the provider.
+    async fn fleet(&self, target: &Workload) -> FleetSize {
         let (namespace, ns_error) = split(
             self.provider
                 .count_workloads(Some(target.namespace()))
                 .await,
         );
         let (total, total_error) = split(self.provider.count_workloads(None).await);
-        let fleet = FleetSize {
+        FleetSize {
             namespace,
             total,
             unknown_because: ns_error.or(total_error),
-        };
-        Ok(Ok(Observed {
-            kill_switches: history.controls.kill_switches,
-            windows,
-            attempts: history.attempts,
-            last_run_at: history.last_run_at,
-            target_runs_last_hour: history.target_runs_last_hour,
-            runs_in_storm_window: history.runs_in_storm_window,
-            storm_frozen_until: history.controls.storm_frozen_until,
-            in_flight: history.in_flight,
-            fleet,
-        }))
+        }
     }
 
-    /// Runs the guardrails and acts on the store in one critical section:
-    /// re-reads the incident, decides, records the decision durably, sets the
-    /// incident's state and, for `execute`, claims the target.
+    /// Runs the guardrails inside the store's writer: it re-reads the incident
+    /// and the history, decides, records the decision durably, sets the
+    /// incident's state and, for `execute`, claims the target, all in one
+    /// commit serialised with every other write.
     async fn decide(
         &self,
         case: &Case,
@@ -391,93 +345,42 @@ impl Responder {
         mode: Mode,
         now: Millis,
     ) -> Result<Decided, StoreError> {
-        let target = case.target.as_ref().expect("decided only with a target");
-        let plugin = &resolved.plugin.manifest().name;
-        let _serial = self.decide_lock.lock().await;
-        if let Some(row) = self.store.incident(&case.id).await?
-            && row.state != IncidentState::Open
-            && !decidable(&row)
-        {
-            return Ok(Decided::Duplicate(row.state));
-        }
-        let observed = match self.observe(case, target, plugin, now).await? {
-            Ok(observed) => observed,
-            Err(reason) => {
-                let decision = Decision {
-                    verdict: Verdict::Refuse {
-                        by: guardrails::Guardrail::Window,
-                        reason,
-                    },
-                    checks: Vec::new(),
-                    freeze_until: None,
-                };
-                self.store
-                    .set_state(&case.id, IncidentState::Escalated, None, now)
-                    .await?;
-                self.record(&case.id, "decision", json!({"decision": &decision}))
-                    .await?;
-                return Ok(Decided::Decision(decision, None));
-            }
-        };
+        let target = case.target.clone().expect("decided only with a target");
+        let manifest = resolved.plugin.manifest();
         let mut rules = resolved.entry.rules();
         rules.mode = mode;
-        let capabilities = resolved.plugin.manifest().capabilities.capabilities();
-        let request = Request {
+        let mut note = serde_json::Map::new();
+        note.insert("plugin".into(), json!(resolved.entry.plugin.to_string()));
+        note.insert("mode".into(), json!(mode));
+        note.insert("catalog_mode".into(), json!(resolved.entry.mode));
+        let outcome = Arc::new(std::sync::Mutex::new(None));
+        let request = DecideRequest {
+            incident: case.id.clone(),
+            fleet: self.fleet(&target).await,
             target,
-            plugin,
+            plugin: manifest.name.clone(),
             confidence: case.confidence,
-            rules: &rules,
+            rules,
+            config: self.guardrails.clone(),
+            windows: self.windows.clone(),
             now,
-            touches_workloads: capabilities.iter().any(|c| *c != Capability::LogRotation),
+            touches_workloads: manifest
+                .capabilities
+                .capabilities()
+                .iter()
+                .any(|c| *c != Capability::LogRotation),
+            owner: owner::this_process().to_string(),
+            note,
+            outcome: outcome.clone(),
         };
-        let decision = guardrails::evaluate(&self.guardrails, request, &observed);
-        // The decision, the storm freeze it trips, and the incident's new state
-        // or the run's claim: one durable commit, before anything acts on it.
-        let mut changes = Vec::new();
-        if let Some(until) = decision.freeze_until {
-            changes.push(Change::Freeze { until });
-        }
-        let mut run = None;
-        let state = match &decision.verdict {
-            Verdict::Execute => {
-                let id = format!("{}-run-{}", case.id, observed.attempts + 1);
-                changes.push(Change::BeginRun(ActiveRun {
-                    run: id.clone(),
-                    incident: case.id.clone(),
-                    target: target.clone(),
-                    plugin: plugin.clone(),
-                    started_at: now,
-                    owner: owner::this_process().to_string(),
-                }));
-                run = Some(id);
-                None
-            }
-            Verdict::Shadow => Some(IncidentState::Running),
-            Verdict::Hold { .. } => Some(IncidentState::Held),
-            Verdict::AwaitApproval => Some(IncidentState::AwaitingApproval),
-            Verdict::Refuse { .. } | Verdict::Notify => Some(IncidentState::Escalated),
-        };
-        if let Some(state) = state {
-            changes.push(Change::SetState {
-                id: case.id.clone(),
-                state,
-                class: None,
-                at: now,
-            });
-        }
-        let record = Entry {
-            incident: Some(case.id.clone()),
-            kind: "decision".into(),
-            body: json!({
-                "plugin": resolved.entry.plugin.to_string(),
-                "mode": mode,
-                "catalog_mode": resolved.entry.mode,
-                "decision": &decision,
-                "fleet": observed.fleet,
-            }),
-        };
-        self.store.commit(changes, vec![record]).await?;
-        Ok(Decided::Decision(decision, run))
+        self.store
+            .commit(vec![Change::Decide(Box::new(request))], Vec::new())
+            .await?;
+        let decided = outcome.lock().expect("decision slot").take();
+        decided.ok_or(StoreError::Corrupt {
+            what: "decision the store did not return",
+            value: case.id.clone(),
+        })
     }
 
     async fn follow(

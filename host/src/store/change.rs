@@ -2,8 +2,12 @@
 //! with the audit records that describe them (atomically, and sharing one
 //! fsync with every other commit waiting at the time).
 
+use std::sync::{Arc, Mutex};
+
 use crate::alert::Alert;
-use crate::guardrails::{KillSwitch, Millis, WindowSpec};
+use crate::guardrails::{
+    Decision, EntryRules, FleetSize, GuardrailConfig, KillSwitch, Millis, Window, WindowSpec,
+};
 use crate::policy::TargetPattern;
 use crate::workload::Workload;
 
@@ -91,4 +95,56 @@ pub enum Change {
     },
     /// Records a pending approval request.
     RequestApproval(Approval),
+    /// Decides on an incident (see [`DecideRequest`]).
+    Decide(Box<DecideRequest>),
+}
+
+/// A guardrail decision taken inside the writer's transaction, so that
+/// reading the history, deciding, recording the decision and claiming the
+/// target are one atomic step, serialised with every other write and sharing
+/// its fsync: no lock outside the store, and no two decisions can pass the
+/// same budget. The store evaluates [`crate::guardrails::evaluate`] on what it
+/// reads; the caller gets the outcome from `outcome` once the commit is durable.
+#[derive(Debug, Clone)]
+pub struct DecideRequest {
+    /// The incident.
+    pub incident: String,
+    /// Its target.
+    pub target: Workload,
+    /// The plugin that would run (its name).
+    pub plugin: String,
+    /// The classification's confidence.
+    pub confidence: f32,
+    /// The catalog entry's rules (mode already adjusted).
+    pub rules: EntryRules,
+    /// Global guardrail settings.
+    pub config: GuardrailConfig,
+    /// Windows from the configuration (the store adds its own).
+    pub windows: Vec<Window>,
+    /// Workload counts from the provider.
+    pub fleet: FleetSize,
+    /// The time of the decision.
+    pub now: Millis,
+    /// Whether the plugin holds a workload capability.
+    pub touches_workloads: bool,
+    /// This process, for the claim.
+    pub owner: String,
+    /// Extra fields for the decision record (plugin reference, modes).
+    pub note: serde_json::Map<String, serde_json::Value>,
+    /// Where the outcome is left for the caller.
+    pub outcome: Arc<Mutex<Option<Decided>>>,
+}
+
+/// What a decision came to.
+#[derive(Debug, Clone)]
+pub enum Decided {
+    /// Another delivery of the incident got there first, or a human has it.
+    Duplicate(IncidentState),
+    /// The guardrails decided; `run` is the claimed run for `execute`.
+    Decision {
+        /// The decision.
+        decision: Decision,
+        /// The run holding the target, for `execute`.
+        run: Option<String>,
+    },
 }

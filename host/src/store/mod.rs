@@ -7,10 +7,11 @@
 //! the SQLite implementation goes through sqlx, the driver that serves both.
 
 mod change;
+mod decide;
 pub mod owner;
 mod sqlite;
 
-pub use change::Change;
+pub use change::{Change, DecideRequest, Decided};
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -69,7 +70,7 @@ impl IncidentState {
         }
     }
 
-    fn parse(raw: &str) -> Option<Self> {
+    pub(crate) fn parse(raw: &str) -> Option<Self> {
         use IncidentState::*;
         [
             Open,
@@ -142,23 +143,6 @@ pub struct ActiveRun {
     pub started_at: Millis,
     /// The process holding it (see [`owner`]).
     pub owner: String,
-}
-
-/// What the guardrails need to know about the past, for one decision.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct History {
-    /// Runs started for the incident.
-    pub attempts: u32,
-    /// When the plugin last started on the target.
-    pub last_run_at: Option<Millis>,
-    /// Runs started on the target since `hour_start`.
-    pub target_runs_last_hour: u32,
-    /// Runs started anywhere since `storm_start`.
-    pub runs_in_storm_window: u32,
-    /// Targets with a run in flight.
-    pub in_flight: Vec<Workload>,
-    /// Kill switches, windows and the storm freeze, read in the same transaction.
-    pub controls: Controls,
 }
 
 /// What operators have switched: kill switches, windows, the storm freeze.
@@ -283,16 +267,6 @@ pub trait Store: Send + Sync {
 
     /// One incident.
     async fn incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError>;
-
-    /// What the guardrails need for `incident`, `target` and `plugin`.
-    async fn history(
-        &self,
-        incident: &str,
-        target: &Workload,
-        plugin: &str,
-        since_hour: Millis,
-        since_storm: Millis,
-    ) -> Result<History, StoreError>;
 
     /// Kill switches, windows and the storm freeze.
     async fn controls(&self) -> Result<Controls, StoreError>;

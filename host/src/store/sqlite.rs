@@ -14,9 +14,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{
-    ActiveRun, Approval, Change, Controls, History, IncidentRow, IncidentState, Store, StoreError,
-};
+use super::{ActiveRun, Approval, Change, Controls, IncidentRow, IncidentState, Store, StoreError};
 use crate::alert::Alert;
 use crate::audit::{AuditLog, Committed, Entry, Op, OpError};
 use crate::guardrails::{KillSwitch, Millis};
@@ -144,28 +142,35 @@ fn scope_key(scope: Option<&TargetPattern>) -> String {
     scope.map(ToString::to_string).unwrap_or_default()
 }
 
-/// Kill switches, windows and the storm freeze, read in the caller's transaction.
-async fn read_controls(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    fail: &impl Fn(sqlx::Error) -> StoreError,
-) -> Result<Controls, StoreError> {
-    let frozen: Option<i64> = sqlx::query_scalar("SELECT frozen_until FROM storm WHERE id = 1")
-        .fetch_optional(&mut **tx)
-        .await
+/// Kill switches, windows and the storm freeze, read on `conn` (inside the
+/// writer's transaction when deciding).
+pub(super) fn read_controls(conn: &rusqlite::Connection) -> Result<Controls, StoreError> {
+    use rusqlite::OptionalExtension;
+    let fail = |e: rusqlite::Error| StoreError::Database {
+        path: "blastwall.db".into(),
+        message: e.to_string(),
+    };
+    let frozen: Option<i64> = conn
+        .prepare_cached("SELECT frozen_until FROM storm WHERE id = 1")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
         .map_err(fail)?;
-    let switches = sqlx::query("SELECT scope, reason, set_by, set_at FROM kill_switches")
-        .fetch_all(&mut **tx)
-        .await
+    let mut switches = conn
+        .prepare_cached("SELECT scope, reason, set_by, set_at FROM kill_switches ORDER BY scope")
         .map_err(fail)?;
-    let windows: Vec<String> = sqlx::query_scalar("SELECT spec FROM windows ORDER BY name")
-        .fetch_all(&mut **tx)
-        .await
+    let switches = switches
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(fail)?;
-
     let kill_switches = switches
-        .iter()
-        .map(|row| {
-            let scope: String = row.get("scope");
+        .into_iter()
+        .map(|(scope, reason, set_by, set_at)| {
             let pattern = if scope.is_empty() {
                 None
             } else {
@@ -176,13 +181,19 @@ async fn read_controls(
             };
             Ok(KillSwitch {
                 scope: pattern,
-                reason: row.get("reason"),
-                set_by: row.get("set_by"),
-                set_at: row.get("set_at"),
+                reason,
+                set_by,
+                set_at,
             })
         })
         .collect::<Result<_, StoreError>>()?;
+    let mut windows = conn
+        .prepare_cached("SELECT spec FROM windows ORDER BY name")
+        .map_err(fail)?;
     let windows = windows
+        .query_map([], |r| r.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(fail)?
         .into_iter()
         .map(|spec| {
             serde_json::from_str(&spec).map_err(|_| StoreError::Corrupt {
@@ -241,68 +252,25 @@ impl Store for SqliteStore {
         row.as_ref().map(incident_row).transpose()
     }
 
-    async fn history(
-        &self,
-        incident: &str,
-        target: &Workload,
-        plugin: &str,
-        since_hour: Millis,
-        since_storm: Millis,
-    ) -> Result<History, StoreError> {
-        // One read transaction: every number comes from the same moment.
-        let mut tx = self.pool.begin().await.map_err(self.fail())?;
-        let fail = self.fail();
-        let target_text = target.to_string();
-        let attempts: Option<i64> =
-            sqlx::query_scalar("SELECT attempts FROM incidents WHERE id = ?")
-                .bind(incident)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(&fail)?;
-        let last_run_at: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(at) FROM run_history WHERE target = ? AND plugin = ?")
-                .bind(&target_text)
-                .bind(plugin)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(&fail)?;
-        let target_runs: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM run_history WHERE target = ? AND at > ?")
-                .bind(&target_text)
-                .bind(since_hour)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(&fail)?;
-        let storm_runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM run_history WHERE at > ?")
-            .bind(since_storm)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(&fail)?;
-        let in_flight: Vec<String> = sqlx::query_scalar("SELECT target FROM active_runs")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(&fail)?;
-        let controls = read_controls(&mut tx, &fail).await?;
-        tx.commit().await.map_err(&fail)?;
-        Ok(History {
-            attempts: attempts.unwrap_or(0) as u32,
-            last_run_at,
-            target_runs_last_hour: target_runs as u32,
-            runs_in_storm_window: storm_runs as u32,
-            in_flight: in_flight
-                .into_iter()
-                .map(workload)
-                .collect::<Result<_, _>>()?,
-            controls,
-        })
-    }
-
     async fn controls(&self) -> Result<Controls, StoreError> {
-        let fail = self.fail();
-        let mut tx = self.pool.begin().await.map_err(&fail)?;
-        let controls = read_controls(&mut tx, &fail).await?;
-        tx.commit().await.map_err(&fail)?;
-        Ok(controls)
+        let path = self.path.clone();
+        let failed = |message: String| StoreError::Database {
+            path: self.path.display().to_string(),
+            message,
+        };
+        tokio::task::spawn_blocking(move || {
+            let conn = rusqlite::Connection::open_with_flags(
+                &path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .map_err(|e| StoreError::Database {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            read_controls(&conn)
+        })
+        .await
+        .map_err(|e| failed(e.to_string()))?
     }
 
     async fn active_runs(&self) -> Result<Vec<ActiveRun>, StoreError> {
@@ -346,7 +314,7 @@ impl Store for SqliteStore {
     }
 }
 
-fn db(e: rusqlite::Error) -> OpError {
+pub(super) fn db(e: rusqlite::Error) -> OpError {
     OpError::Database(e.to_string())
 }
 
@@ -355,10 +323,55 @@ fn statement<P>(sql: &'static str, params: P) -> Op
 where
     P: rusqlite::Params + Send + 'static,
 {
-    Box::new(move |conn: &rusqlite::Connection| {
+    Box::new(move |conn: &rusqlite::Connection, _: &mut Vec<Entry>| {
         let mut statement = conn.prepare_cached(sql).map_err(db)?;
         Ok(statement.execute(params).map_err(db)? as i64)
     })
+}
+
+/// Claims a run's target, counts the attempt and the run; refused when held.
+pub(super) fn begin_run(conn: &rusqlite::Connection, run: &ActiveRun) -> Result<(), OpError> {
+    use rusqlite::params;
+    let target = run.target.to_string();
+    let claimed = conn
+        .prepare_cached(
+            "INSERT INTO active_runs (target, run, incident, plugin, started_at, owner)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (target) DO NOTHING",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                target,
+                run.run,
+                run.incident,
+                run.plugin,
+                run.started_at,
+                run.owner
+            ])
+        })
+        .map_err(db)?;
+    if claimed == 0 {
+        return Err(OpError::Refused(format!(
+            "{target} already has a remediation in flight"
+        )));
+    }
+    let run_statement = |sql: &str, p: &[&dyn rusqlite::ToSql]| {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute(p))
+            .map_err(db)
+    };
+    run_statement(
+        "UPDATE incidents SET attempts = attempts + 1, state = 'running', updated_at = ? WHERE id = ?",
+        params![run.started_at, run.incident],
+    )?;
+    run_statement(
+        "INSERT INTO run_history (target, plugin, at) VALUES (?, ?, ?)",
+        params![target, run.plugin, run.started_at],
+    )?;
+    run_statement(
+        "DELETE FROM run_history WHERE at < ?",
+        params![run.started_at - HISTORY_KEPT],
+    )?;
+    Ok(())
 }
 
 /// The SQL for one change, run inside the writer's transaction.
@@ -373,7 +386,7 @@ fn op(change: Change) -> Op {
         } => {
             let alert_json = serde_json::to_string(&alert).expect("an alert serialises");
             let name = alert.name().to_string();
-            Box::new(move |conn: &rusqlite::Connection| {
+            Box::new(move |conn: &rusqlite::Connection, _: &mut Vec<Entry>| {
                 // One statement: the count it returns is this delivery's, even
                 // when the same alert arrives twice at once.
                 conn.prepare_cached(
@@ -404,46 +417,12 @@ fn op(change: Change) -> Op {
             "UPDATE incidents SET resolved_at = COALESCE(resolved_at, ?) WHERE id = ?",
             (at, id),
         ),
-        Change::BeginRun(run) => Box::new(move |conn: &rusqlite::Connection| {
-            let target = run.target.to_string();
-            let claimed = conn
-                .prepare_cached(
-                    "INSERT INTO active_runs (target, run, incident, plugin, started_at, owner)
-                     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (target) DO NOTHING",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        target,
-                        run.run,
-                        run.incident,
-                        run.plugin,
-                        run.started_at,
-                        run.owner
-                    ])
-                })
-                .map_err(db)?;
-            if claimed == 0 {
-                return Err(OpError::Refused(format!(
-                    "{target} already has a remediation in flight"
-                )));
-            }
-            let run_statement = |sql: &str, p: &[&dyn rusqlite::ToSql]| {
-                conn.prepare_cached(sql)
-                    .and_then(|mut s| s.execute(p))
-                    .map_err(db)
-            };
-            run_statement(
-                "UPDATE incidents SET attempts = attempts + 1, state = 'running', updated_at = ? WHERE id = ?",
-                params![run.started_at, run.incident],
-            )?;
-            run_statement(
-                "INSERT INTO run_history (target, plugin, at) VALUES (?, ?, ?)",
-                params![target, run.plugin, run.started_at],
-            )?;
-            run_statement(
-                "DELETE FROM run_history WHERE at < ?",
-                params![run.started_at - HISTORY_KEPT],
-            )?;
+        Change::BeginRun(run) => Box::new(move |conn: &rusqlite::Connection, _: &mut Vec<Entry>| {
+            begin_run(conn, &run)?;
+            Ok(1)
+        }),
+        Change::Decide(request) => Box::new(move |conn: &rusqlite::Connection, records: &mut Vec<Entry>| {
+            super::decide::run(conn, *request, records)?;
             Ok(1)
         }),
         Change::EndRun { run } => statement("DELETE FROM active_runs WHERE run = ?", (run,)),
@@ -547,14 +526,11 @@ mod tests {
             .begin_run(&run("r2", "deployment/prod/checkout", 2001))
             .await;
         assert!(matches!(busy, Err(StoreError::TargetBusy(_))), "{busy:?}");
-        let h = store
-            .history("inc-1", &target, "restart-on-oom", 0, 0)
-            .await
-            .unwrap();
-        assert_eq!(h.attempts, 1);
-        assert_eq!(h.last_run_at, Some(2000));
-        assert_eq!((h.target_runs_last_hour, h.runs_in_storm_window), (1, 1));
-        assert_eq!(h.in_flight, vec![target.clone()]);
+        let row = store.incident("inc-1").await.unwrap().unwrap();
+        assert_eq!(row.attempts, 1);
+        let active = store.active_runs().await.unwrap();
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0].target, target);
         assert_eq!(
             store.incident("inc-1").await.unwrap().unwrap().state,
             IncidentState::Running
@@ -562,15 +538,11 @@ mod tests {
 
         store.end_run("r1").await.unwrap();
         assert!(store.active_runs().await.unwrap().is_empty());
-        let h = store
-            .history("inc-1", &target, "restart-on-oom", 2000, 0)
+        // The target is free again.
+        store
+            .begin_run(&run("r3", "deployment/prod/checkout", 3000))
             .await
             .unwrap();
-        assert_eq!(
-            h.target_runs_last_hour, 0,
-            "the hour window excludes older runs"
-        );
-        assert_eq!(h.runs_in_storm_window, 1);
     }
 
     #[tokio::test]
@@ -597,13 +569,10 @@ mod tests {
         let store = SqliteStore::open(dir.path()).await.unwrap();
         let active = store.active_runs().await.unwrap();
         assert_eq!(active, vec![run("r1", "deployment/prod/cart", 5)]);
-        let h = store
-            .history("none", &"deployment/prod/cart".parse().unwrap(), "x", 0, 0)
-            .await
-            .unwrap();
-        assert_eq!(h.controls.kill_switches.len(), 1);
+        let h = store.controls().await.unwrap();
+        assert_eq!(h.kill_switches.len(), 1);
         assert_eq!(
-            h.controls.storm_frozen_until,
+            h.storm_frozen_until,
             Some(99),
             "a freeze is never shortened"
         );
