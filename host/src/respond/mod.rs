@@ -3,11 +3,12 @@
 //! with an audit record for every step, durable before the step it
 //! describes acts.
 //!
-//! [`Responder::handle`] reads as the list of stages. The one lock it takes
-//! covers re-reading the incident, reading the history, deciding, setting
-//! the incident's state and claiming the target, so two alerts (or two
-//! deliveries of one) can never both pass the same budget; plugins run
-//! outside it.
+//! [`Responder::handle`] reads as the list of stages. The decision itself is
+//! taken inside the store's writer (see [`crate::store::DecideRequest`]): the
+//! history read, the guardrails, the decision record and the target's claim
+//! are one step of one transaction, so two alerts (or two deliveries of one)
+//! can never both pass the same budget, and no lock is held across an fsync.
+//! Plugins run outside it.
 
 mod act;
 mod build;
