@@ -111,6 +111,38 @@ impl Responder {
         })
     }
 
+    /// The `run.started` record's body for `prepared` (its run id is added
+    /// where the run is claimed).
+    pub(crate) fn started_body(
+        &self,
+        case: &Case,
+        prepared: &Prepared,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        self.started_fields(case, &prepared.artifact, &prepared.grants, false)
+    }
+
+    fn started_fields(
+        &self,
+        case: &Case,
+        artifact: &PluginArtifact,
+        grants: &Grants,
+        shadow: bool,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mode = match (shadow, self.simulated) {
+            (true, _) => "shadow",
+            (false, true) => "dry-run",
+            (false, false) => "live",
+        };
+        let mut body = serde_json::Map::new();
+        body.insert("plugin".into(), json!(label(artifact)));
+        body.insert("digest".into(), json!(artifact.digest()));
+        body.insert("provenance".into(), json!(artifact.provenance()));
+        body.insert("mode".into(), json!(mode));
+        body.insert("target".into(), json!(case.target));
+        body.insert("grants".into(), json!(grants));
+        body
+    }
+
     /// Runs the prepared plugin and follows up. `run` holds the target unless
     /// this is a shadow run. If the store fails midway, the claim is marked
     /// abandoned (not released), so recovery reports the run as interrupted.
@@ -124,7 +156,11 @@ impl Responder {
     ) -> Result<Handled, StoreError> {
         let params = &resolved.entry.params;
         let claim = (!shadow).then_some(run.as_str());
-        let result = match self.act(case, prepared, params, &run, shadow).await {
+        // An executed run's start was recorded with its claim; a shadow run's is recorded here.
+        let result = match self
+            .act(case, prepared, params, &run, shadow, !shadow)
+            .await
+        {
             Ok(summary) => self.follow_up(case, resolved, summary, claim).await,
             Err(e) => Err(e),
         };
@@ -294,7 +330,14 @@ impl Responder {
             .count_run(target, &artifact.manifest().name, now)
             .await?;
         let summary = self
-            .act(case, prepared, &BTreeMap::new(), &rollback_run, false)
+            .act(
+                case,
+                prepared,
+                &BTreeMap::new(),
+                &rollback_run,
+                false,
+                false,
+            )
             .await?;
         Ok(Some(Box::new(summary)))
     }
@@ -323,6 +366,7 @@ impl Responder {
         params: &BTreeMap<String, String>,
         run: &str,
         shadow: bool,
+        start_recorded: bool,
     ) -> Result<RunSummary, StoreError> {
         let Prepared {
             artifact,
@@ -336,20 +380,11 @@ impl Responder {
             (false, false) => "live",
         };
         let name = label(&artifact);
-        self.record(
-            &case.id,
-            "run.started",
-            json!({
-                "run": run,
-                "plugin": &name,
-                "digest": artifact.digest(),
-                "provenance": artifact.provenance(),
-                "mode": mode,
-                "target": target,
-                "grants": &grants,
-            }),
-        )
-        .await?;
+        if !start_recorded {
+            let mut body = self.started_fields(case, &artifact, &grants, shadow);
+            body.insert("run".into(), json!(run));
+            self.record(&case.id, "run.started", body.into()).await?;
+        }
         let provider: Arc<dyn Provider> = if shadow {
             // Nothing changes, so there is nothing to write ahead.
             Arc::new(Shadow::new(self.provider.clone()))

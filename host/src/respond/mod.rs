@@ -208,7 +208,6 @@ impl Responder {
             Ok(t) => t.to_string(),
             Err(e) => format!("none: {e}"),
         };
-        // The incident and the record of its alert, in one commit.
         let received = Entry {
             incident: Some(id.clone()),
             kind: "alert.received".into(),
@@ -220,31 +219,55 @@ impl Responder {
             target: target_text.clone(),
             at: now,
         };
-        let deliveries = self.store.commit(vec![open], vec![received]).await?.results[0];
-        let new = deliveries == 1;
+        let mut case = Case {
+            id: id.clone(),
+            alert,
+            target: target.as_ref().ok().cloned(),
+            target_text,
+            class: "unknown".into(),
+            confidence: 0.0,
+        };
+        if let Some(row) = self.store.incident(&id).await?
+            && !decidable(&row)
+        {
+            // A repeated delivery nobody will decide on: counted and recorded.
+            self.store.commit(vec![open], vec![received]).await?;
+            case.class = row.class.clone().unwrap_or_else(|| "unknown".into());
+            return Ok(self.duplicate(&case, &row).await?);
+        }
+        // The incident (or its repeated delivery), the alert and its
+        // classification: one commit.
+        let classification = match &target {
+            Ok(_) => Some(self.classify(&case).await),
+            Err(_) => None,
+        };
+        let mut changes = vec![open];
+        let mut records = vec![received];
+        if let Some(classification) = &classification {
+            case.class = classification.label().to_string();
+            case.confidence = classification.confidence;
+            changes.push(Change::SetClass {
+                id: id.clone(),
+                class: case.class.clone(),
+            });
+            records.push(Entry {
+                incident: Some(id.clone()),
+                kind: "classification".into(),
+                body: serde_json::to_value(classification).expect("serialises"),
+            });
+        }
+        self.store.commit(changes, records).await?;
         let row = self.store.incident(&id).await?.ok_or(StoreError::Corrupt {
             what: "incident that was just written",
             value: id.clone(),
         })?;
-        let mut case = Case {
-            id,
-            alert,
-            target: target.as_ref().ok().cloned(),
-            target_text,
-            class: row.class.clone().unwrap_or_else(|| "unknown".into()),
-            confidence: 0.0,
+        let (Ok(_), Some(classification)) = (&target, classification) else {
+            let reason = match &target {
+                Err(e) => format!("no target: {e}"),
+                Ok(_) => "no classification".to_string(),
+            };
+            return Ok(self.refuse(&case, "target", reason).await?);
         };
-        if !new && !decidable(&row) {
-            return Ok(self.duplicate(&case, &row).await?);
-        }
-        if let Err(e) = target {
-            return Ok(self
-                .refuse(&case, "target", format!("no target: {e}"))
-                .await?);
-        }
-        let classification = self.classify(&case).await?;
-        case.class = classification.label().to_string();
-        case.confidence = classification.confidence;
         let Some(resolved) = classification
             .class
             .as_deref()
@@ -263,7 +286,8 @@ impl Responder {
             Ok(prepared) => prepared,
             Err(reason) => return Ok(self.refuse(&case, "grant", reason).await?),
         };
-        match self.decide(&case, resolved, mode, now).await? {
+        let started = self.started_body(&case, &prepared);
+        match self.decide(&case, resolved, mode, now, started).await? {
             Decided::Duplicate(state) => {
                 let row = IncidentRow { state, ..row };
                 Ok(self.duplicate(&case, &row).await?)
@@ -304,20 +328,9 @@ impl Responder {
         Ok(case.handled("duplicate", reason, row.state))
     }
 
-    async fn classify(&self, case: &Case) -> Result<Classification, StoreError> {
+    async fn classify(&self, case: &Case) -> Classification {
         let classes = self.catalog.classes();
-        let classification = self.classifier.classify(&case.alert, &classes).await;
-        let record = Entry {
-            incident: Some(case.id.clone()),
-            kind: "classification".into(),
-            body: serde_json::to_value(&classification).expect("serialises"),
-        };
-        let class = Change::SetClass {
-            id: case.id.clone(),
-            class: classification.label().to_string(),
-        };
-        self.store.commit(vec![class], vec![record]).await?;
-        Ok(classification)
+        self.classifier.classify(&case.alert, &classes).await
     }
 
     /// Workload counts for the blast-radius budget, from the provider.
@@ -345,6 +358,7 @@ impl Responder {
         resolved: &Resolved,
         mode: Mode,
         now: Millis,
+        started: serde_json::Map<String, serde_json::Value>,
     ) -> Result<Decided, StoreError> {
         let target = case.target.clone().expect("decided only with a target");
         let manifest = resolved.plugin.manifest();
@@ -372,6 +386,7 @@ impl Responder {
                 .any(|c| *c != Capability::LogRotation),
             owner: owner::this_process().to_string(),
             note,
+            started,
             outcome: outcome.clone(),
         };
         self.store

@@ -131,6 +131,9 @@ pub struct DecideRequest {
     pub owner: String,
     /// Extra fields for the decision record (plugin reference, modes).
     pub note: serde_json::Map<String, serde_json::Value>,
+    /// The `run.started` record's body (plugin, digest, grants), written with
+    /// the claim when the decision is `execute`; the run's id is added.
+    pub started: serde_json::Map<String, serde_json::Value>,
     /// Where the outcome is left for the caller.
     pub outcome: Arc<Mutex<Option<Decided>>>,
 }

@@ -173,5 +173,14 @@ fn decide(
         kind: "decision".into(),
         body: body.into(),
     });
+    if let Some(id) = &run {
+        let mut started = r.started;
+        started.insert("run".into(), json!(id));
+        records.push(Entry {
+            incident: Some(r.incident.clone()),
+            kind: "run.started".into(),
+            body: started.into(),
+        });
+    }
     Ok(Decided::Decision { decision, run })
 }
