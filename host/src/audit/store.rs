@@ -463,16 +463,36 @@ fn write_batch(
     let sql = |tx: &rusqlite::Transaction<'_>, statement: &str| {
         tx.execute_batch(statement).map_err(|e| e.to_string())
     };
-    for job in jobs {
-        sql(&tx, "SAVEPOINT job")?;
-        let (before_seq, before_prev) = (seq, prev);
-        let result = apply_job(&tx, job.ops, &job.entries, &mut seq, &mut prev);
-        if result.is_err() {
-            sql(&tx, "ROLLBACK TO job")?;
-            (seq, prev) = (before_seq, before_prev);
+    let mut jobs = jobs.into_iter();
+    while let Some(Job {
+        ops,
+        entries,
+        reply,
+    }) = jobs.next()
+    {
+        // Every job ends in `replies`, even when the batch fails part-way, so
+        // each caller learns the real error rather than a closed channel.
+        let step = || -> Result<Result<Committed, AuditError>, String> {
+            sql(&tx, "SAVEPOINT job")?;
+            let (before_seq, before_prev) = (seq, prev);
+            let result = apply_job(&tx, ops, &entries, &mut seq, &mut prev);
+            if result.is_err() {
+                sql(&tx, "ROLLBACK TO job")?;
+                (seq, prev) = (before_seq, before_prev);
+            }
+            sql(&tx, "RELEASE job")?;
+            Ok(result)
+        };
+        match step() {
+            Ok(result) => replies.push((reply, result)),
+            Err(message) => {
+                replies.push((reply, Err(AuditError::Commit(message.clone()))));
+                for rest in jobs {
+                    replies.push((rest.reply, Err(AuditError::Commit(message.clone()))));
+                }
+                return Err(message);
+            }
         }
-        sql(&tx, "RELEASE job")?;
-        replies.push((job.reply, result));
     }
     if seq > 0 {
         let head_hash = hex::encode(prev);

@@ -480,6 +480,7 @@ fn op(change: Change) -> Op {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::Entry;
 
     fn run(id: &str, target: &str, at: Millis) -> ActiveRun {
         ActiveRun {
@@ -543,6 +544,52 @@ mod tests {
             .begin_run(&run("r3", "deployment/prod/checkout", 3000))
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refused_change_undoes_only_its_own_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        store
+            .begin_run(&run("r1", "deployment/prod/checkout", 1))
+            .await
+            .unwrap();
+        let entry = |kind: &str| Entry {
+            incident: None,
+            kind: kind.into(),
+            body: serde_json::json!({}),
+        };
+        // Queued together (usually one transaction): the refused claim rolls
+        // back with everything else in its commit; the other commit lands.
+        let refused = store.commit(
+            vec![
+                Change::Freeze { until: 7 },
+                Change::BeginRun(run("r2", "deployment/prod/checkout", 2)),
+            ],
+            vec![entry("never-written")],
+        );
+        let kept = store.commit(vec![Change::Freeze { until: 5 }], vec![entry("kept")]);
+        let (refused, kept) = tokio::join!(refused, kept);
+        assert!(
+            matches!(refused, Err(StoreError::Refused(_))),
+            "{refused:?}"
+        );
+        kept.unwrap();
+        let kinds: Vec<String> = store
+            .audit()
+            .records(0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.kind)
+            .collect();
+        assert_eq!(kinds, ["kept"]);
+        assert_eq!(
+            store.controls().await.unwrap().storm_frozen_until,
+            Some(5),
+            "the refused commit's freeze was undone with it"
+        );
+        store.audit().verify().await.unwrap();
     }
 
     #[tokio::test]
