@@ -941,3 +941,67 @@ async fn no_effect_happens_unless_its_intent_is_on_the_record() {
         "verify names the forged head"
     );
 }
+
+#[tokio::test]
+async fn history_windows_count_only_what_they_should() {
+    let l = setup(
+        r#"
+[catalog.oom-killed]
+plugin = "restart-on-oom@0.1.0"
+mode = "auto"
+rate-limit-per-hour = 2
+"#,
+        true,
+    )
+    .await;
+    let target: blastwall::workload::Workload = "deployment/prod/checkout".parse().unwrap();
+    let now = now_ms();
+    // Three runs two hours ago: outside the rate limit's hour and the cooldown.
+    for _ in 0..3 {
+        l.store
+            .count_run(&target, "restart-on-oom", now - 2 * 3_600_000)
+            .await
+            .unwrap();
+    }
+    // A recent run of another plugin on the same target: not this plugin's cooldown,
+    // but it does count against the target's hourly rate limit.
+    l.store
+        .count_run(&target, "scale-on-saturation", now - 60_000)
+        .await
+        .unwrap();
+    let h = l.fire("KubePodOOMKilled", "checkout", "03:00:00").await;
+    assert_eq!(h.decision, "execute", "{h:#?}");
+    let checks: Value = serde_json::from_str(
+        &l.store
+            .audit()
+            .incident(&h.incident)
+            .await
+            .unwrap()
+            .iter()
+            .find(|r| r.kind == "decision")
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    let detail = |name: &str| {
+        checks["decision"]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["guardrail"] == name)
+            .unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        detail("rate-limit"),
+        "1 run(s) on deployment/prod/checkout in the last hour, limit 2"
+    );
+    assert!(
+        detail("cooldown")
+            .starts_with("restart-on-oom last started on deployment/prod/checkout 2h"),
+        "{}",
+        detail("cooldown")
+    );
+}

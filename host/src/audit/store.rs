@@ -330,6 +330,23 @@ fn head_in(conn: &rusqlite::Connection, key: &[u8; 32]) -> Result<(u64, [u8; 32]
                 .optional()
         })
         .map_err(|e| e.to_string())?;
+    let last: Option<(i64, String)> = conn
+        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(|e| e.to_string())?;
+    // The head must name the chain's last record: rows beyond it, or a head
+    // removed under existing rows, mean the store was edited.
+    let matches = match (&row, &last) {
+        (None, None) => true,
+        (Some((seq, hash, _)), Some((last_seq, last_hash))) => seq == last_seq && hash == last_hash,
+        _ => false,
+    };
+    if !matches {
+        return Err(
+            "the audit head does not name the chain's last record; refusing to write (run `blastwall audit verify`)"
+                .into(),
+        );
+    }
     let Some((seq, hash, mac)) = row else {
         return Ok((0, GENESIS));
     };
@@ -446,11 +463,23 @@ fn write_batch(
     key: &[u8; 32],
     replies: &mut Replies,
 ) -> Result<(), String> {
+    // A transaction a failed rollback left open would refuse every later one.
+    if !conn.is_autocommit() {
+        tracing::error!("the writer's connection was left inside a transaction; rolling it back");
+        let _ = conn.execute_batch("ROLLBACK");
+    }
     // IMMEDIATE: take the write lock before reading the head, so no other
     // writer (another process on the same file) can slip a record in between.
-    let tx = conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(|e| e.to_string())?;
+    let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let message = e.to_string();
+            for job in jobs {
+                replies.push((job.reply, Err(AuditError::Commit(message.clone()))));
+            }
+            return Err(message);
+        }
+    };
     let (mut seq, mut prev) = match head_in(&tx, key) {
         Ok(head) => head,
         Err(message) => {
@@ -470,14 +499,33 @@ fn write_batch(
         reply,
     }) = jobs.next()
     {
+        // A caller that gave up (its task was cancelled) never learns the
+        // outcome, so its commit is not made: nothing it claimed is left behind.
+        if reply.is_closed() {
+            continue;
+        }
         // Every job ends in `replies`, even when the batch fails part-way, so
         // each caller learns the real error rather than a closed channel.
         let step = || -> Result<Result<Committed, AuditError>, String> {
             sql(&tx, "SAVEPOINT job")?;
             let (before_seq, before_prev) = (seq, prev);
-            let result = apply_job(&tx, ops, &entries, &mut seq, &mut prev);
-            if result.is_err() {
-                sql(&tx, "ROLLBACK TO job")?;
+            // A panic in a state change must not end the writer (and with it
+            // every later write): it fails this commit only.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                apply_job(&tx, ops, &entries, &mut seq, &mut prev)
+            }))
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(AuditError::Commit(format!(
+                    "a state change panicked: {what}"
+                )))
+            });
+            if let Err(failed) = &result {
+                sql(&tx, "ROLLBACK TO job").map_err(|e| format!("{failed}; then {e}"))?;
                 (seq, prev) = (before_seq, before_prev);
             }
             sql(&tx, "RELEASE job")?;

@@ -392,7 +392,10 @@ impl Responder {
         self.store
             .commit(vec![Change::Decide(Box::new(request))], Vec::new())
             .await?;
-        let decided = outcome.lock().expect("decision slot").take();
+        let decided = outcome
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         decided.ok_or(StoreError::Corrupt {
             what: "decision the store did not return",
             value: case.id.clone(),
@@ -492,30 +495,21 @@ impl Responder {
         alert: Alert,
         now: Millis,
     ) -> Result<Handled, RespondError> {
-        let known = self.store.mark_resolved(&id, now).await?;
-        self.record(
-            &id,
-            "alert.resolved",
-            json!({"alert": &alert, "known_incident": known}),
-        )
-        .await?;
-        let mut state = IncidentState::Resolved;
-        if let Some(row) = self.store.incident(&id).await? {
-            state = row.state;
-            // A run in flight keeps its state: its verification reads the resolution.
-            if row.state.may_decide_again() || row.state == IncidentState::AwaitingApproval {
-                self.store
-                    .set_state(&id, IncidentState::Resolved, None, now)
-                    .await?;
-                self.record(
-                    &id,
-                    "incident.state",
-                    json!({"state": IncidentState::Resolved, "reason": "the alert resolved"}),
-                )
-                .await?;
-                state = IncidentState::Resolved;
-            }
-        }
+        // The resolution, the incident's closing and its record: one commit.
+        let record = Entry {
+            incident: Some(id.clone()),
+            kind: "alert.resolved".into(),
+            body: json!({"alert": &alert}),
+        };
+        let change = Change::MarkResolved {
+            id: id.clone(),
+            at: now,
+        };
+        let known = self.store.commit(vec![change], vec![record]).await?.results[0] > 0;
+        let state = match self.store.incident(&id).await? {
+            Some(row) => row.state,
+            None => IncidentState::Resolved,
+        };
         let reason = if known {
             "the alert resolved".to_string()
         } else {
@@ -567,9 +561,8 @@ impl Responder {
                     .unwrap_or_else(|| "unknown".into()),
                 confidence: 0.0,
             };
-            self.settle(&case, IncidentState::Interrupted, &reason)
+            self.settle_releasing(&case, IncidentState::Interrupted, &reason, Some(&run.run))
                 .await?;
-            self.store.end_run(&run.run).await?;
             self.escalate(&case, "interrupted", &reason, None).await?;
             let mut handled = case.handled("interrupted", reason, IncidentState::Interrupted);
             handled.escalated = true;

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::audit::Entry;
 use crate::guardrails::{KillSwitch, Window, WindowSpec, now_ms};
 use crate::policy::TargetPattern;
-use crate::store::{Store, StoreError};
+use crate::store::{Change, Store, StoreError};
 
 /// Why an operator's change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -20,15 +20,12 @@ pub enum OperateError {
     Store(#[from] StoreError),
 }
 
-async fn record(store: &dyn Store, kind: &str, body: serde_json::Value) -> Result<(), StoreError> {
-    store
-        .record(Entry {
-            incident: None,
-            kind: kind.into(),
-            body,
-        })
-        .await
-        .map(|_| ())
+fn entry(kind: &str, body: serde_json::Value) -> Entry {
+    Entry {
+        incident: None,
+        kind: kind.into(),
+        body,
+    }
 }
 
 fn check_text(what: &str, value: &str) -> Result<(), OperateError> {
@@ -55,8 +52,13 @@ pub async fn set_kill_switch(
         set_by: by.into(),
         set_at: now_ms(),
     };
-    store.set_kill_switch(&switch).await?;
-    record(store, "killswitch.set", json!(&switch)).await?;
+    // The change and its record, atomically.
+    store
+        .commit(
+            vec![Change::SetKillSwitch(switch.clone())],
+            vec![entry("killswitch.set", json!(&switch))],
+        )
+        .await?;
     Ok(switch)
 }
 
@@ -67,33 +69,49 @@ pub async fn clear_kill_switch(
     by: &str,
 ) -> Result<bool, OperateError> {
     check_text("who clears a kill switch", by)?;
-    let cleared = store.clear_kill_switch(scope.as_ref()).await?;
-    if cleared {
-        record(
-            store,
-            "killswitch.cleared",
-            json!({"scope": scope, "by": by}),
-        )
-        .await?;
+    let exists = store
+        .controls()
+        .await?
+        .kill_switches
+        .iter()
+        .any(|k| k.scope == scope);
+    if !exists {
+        return Ok(false);
     }
-    Ok(cleared)
+    let record = entry("killswitch.cleared", json!({"scope": &scope, "by": by}));
+    store
+        .commit(vec![Change::ClearKillSwitch { scope }], vec![record])
+        .await?;
+    Ok(true)
 }
 
 /// Adds (or replaces) a maintenance or exclusion window, after validating it.
 pub async fn add_window(store: &dyn Store, spec: WindowSpec, by: &str) -> Result<(), OperateError> {
     check_text("who adds a window", by)?;
     Window::try_from(spec.clone()).map_err(|e| OperateError::Invalid(e.to_string()))?;
-    store.add_window(&spec).await?;
-    record(store, "window.added", json!({"window": spec, "by": by})).await?;
+    let record = entry("window.added", json!({"window": &spec, "by": by}));
+    store
+        .commit(vec![Change::AddWindow(spec)], vec![record])
+        .await?;
     Ok(())
 }
 
 /// Deletes a window by name; `false` if there was none.
 pub async fn delete_window(store: &dyn Store, name: &str, by: &str) -> Result<bool, OperateError> {
     check_text("who deletes a window", by)?;
-    let deleted = store.delete_window(name).await?;
-    if deleted {
-        record(store, "window.deleted", json!({"name": name, "by": by})).await?;
+    let exists = store
+        .controls()
+        .await?
+        .windows
+        .iter()
+        .any(|w| w.name == name);
+    if !exists {
+        return Ok(false);
     }
-    Ok(deleted)
+    let record = entry("window.deleted", json!({"name": name, "by": by}));
+    let change = Change::DeleteWindow {
+        name: name.to_string(),
+    };
+    store.commit(vec![change], vec![record]).await?;
+    Ok(true)
 }

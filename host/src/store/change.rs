@@ -46,7 +46,9 @@ pub enum Change {
         /// Its class.
         class: String,
     },
-    /// Notes that an incident's alert resolved. Yields 1 if the incident exists.
+    /// Notes that an incident's alert resolved, and closes the incident unless
+    /// a run is in flight, it was escalated or interrupted. Yields 1 if the
+    /// incident exists.
     MarkResolved {
         /// The incident.
         id: String,

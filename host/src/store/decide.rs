@@ -29,7 +29,9 @@ pub(super) fn run(
 ) -> Result<(), OpError> {
     let outcome = request.outcome.clone();
     let decided = decide(conn, request, records)?;
-    *outcome.lock().expect("decision slot") = Some(decided);
+    *outcome
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(decided);
     Ok(())
 }
 
@@ -50,7 +52,8 @@ fn decide(
         let state =
             IncidentState::parse(&state).ok_or_else(|| corrupt("incident state", &state))?;
         let decidable = state.may_decide_again() && resolved_at.is_none();
-        if state != IncidentState::Open && !decidable {
+        // A resolved alert is never acted on, whatever state its incident is in.
+        if resolved_at.is_some() || (state != IncidentState::Open && !decidable) {
             return Ok(Decided::Duplicate(state));
         }
         attempts = used as u32;

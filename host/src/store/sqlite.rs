@@ -267,7 +267,14 @@ impl Store for SqliteStore {
                 path: path.display().to_string(),
                 message: e.to_string(),
             })?;
-            read_controls(&conn)
+            // One read transaction: switches, windows and freeze from one moment.
+            let tx = conn
+                .unchecked_transaction()
+                .map_err(|e| StoreError::Database {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+            read_controls(&tx)
         })
         .await
         .map_err(|e| failed(e.to_string()))?
@@ -413,9 +420,15 @@ fn op(change: Change) -> Op {
         Change::SetClass { id, class } => {
             statement("UPDATE incidents SET class = ? WHERE id = ?", (class, id))
         }
+        // Closes the incident too, unless a run is in flight (its verification
+        // reads the resolution), a human holds it, or it was interrupted.
         Change::MarkResolved { id, at } => statement(
-            "UPDATE incidents SET resolved_at = COALESCE(resolved_at, ?) WHERE id = ?",
-            (at, id),
+            "UPDATE incidents SET resolved_at = COALESCE(resolved_at, ?),
+                 state = CASE WHEN state IN ('open', 'held', 'failed', 'shadowed', 'remediated', 'awaiting-approval')
+                              THEN 'resolved' ELSE state END,
+                 updated_at = ?
+             WHERE id = ?",
+            (at, at, id),
         ),
         Change::BeginRun(run) => Box::new(move |conn: &rusqlite::Connection, _: &mut Vec<Entry>| {
             begin_run(conn, &run)?;
@@ -590,6 +603,37 @@ mod tests {
             "the refused commit's freeze was undone with it"
         );
         store.audit().verify().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_row_beyond_the_signed_head_stops_every_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let entry = Entry {
+            incident: None,
+            kind: "first".into(),
+            body: serde_json::json!({}),
+        };
+        store.record(entry.clone()).await.unwrap();
+        let rogue =
+            rusqlite::Connection::open(dir.path().join(crate::store::DATABASE_FILE)).unwrap();
+        rogue
+            .execute(
+                "INSERT INTO audit (seq, at, incident, kind, body, prev_hash, hash)
+                 VALUES (2, 'now', NULL, 'forged', '{}', 'x', 'y')",
+                [],
+            )
+            .unwrap();
+        let refused = store.freeze(9).await.unwrap_err().to_string();
+        assert!(
+            refused.contains("the audit head does not name the chain's last record"),
+            "{refused}"
+        );
+        assert_eq!(
+            store.controls().await.unwrap().storm_frozen_until,
+            None,
+            "no state change without its record"
+        );
     }
 
     #[tokio::test]
