@@ -11,6 +11,7 @@
 
 mod chain;
 mod store;
+mod writer;
 
 pub use chain::{ChainError, GENESIS, Record, RecordRef, Verifier, record_hash};
 pub use store::{AuditError, AuditLog, Committed, Entry, Op, OpError, Receipt, Verified};

@@ -11,7 +11,8 @@ use rusqlite::{OptionalExtension, params};
 use serde_json::json;
 
 use super::change::{DecideRequest, Decided};
-use super::sqlite::{begin_run, db, read_controls};
+use super::ops::{begin_run, db};
+use super::sqlite::read_controls;
 use super::{ActiveRun, IncidentState};
 use crate::audit::{Entry, OpError};
 use crate::guardrails::{self, Decision, Guardrail, Observed, Request, Verdict, Window};

@@ -8,6 +8,7 @@
 
 mod change;
 mod decide;
+mod ops;
 pub mod owner;
 mod sqlite;
 
