@@ -396,6 +396,14 @@ params = { step = "2", max = "8" }
     let approvals = l.store.approvals().await.unwrap();
     assert_eq!(approvals.len(), 1);
     assert_eq!(approvals[0].state, "pending");
+    assert_eq!(approvals[0].plugin, "rollback-bad-deploy@0.1.0");
+    let recorded = kinds(&l, &approve.incident).await;
+    let decision = recorded.iter().position(|k| k == "decision").unwrap();
+    assert_eq!(
+        recorded[decision + 1],
+        "approval.requested",
+        "the request is committed with the decision"
+    );
 
     let notify = l.fire("KubePodOOMKilled", "checkout", "03:00:00").await;
     assert_eq!(notify.decision, "notify");

@@ -165,6 +165,14 @@ impl Responder {
             Err(e) => Err(e),
         };
         if shadow {
+            if let Err(e) = &result {
+                // A shadow run holds no claim; close its incident so it is not
+                // left `running` (best effort: the store just failed).
+                let reason = format!("the shadow run could not be recorded: {e}");
+                if let Err(also) = self.settle(case, IncidentState::Failed, &reason).await {
+                    tracing::error!("incident {}: {reason}; and then: {also}", case.id);
+                }
+            }
             return result;
         }
         match result {

@@ -35,7 +35,7 @@ use crate::policy::{Capability, TierPolicy};
 use crate::provider::Provider;
 use crate::sandbox::Sandbox;
 use crate::store::{
-    Approval, Change, DecideRequest, Decided, IncidentRow, IncidentState, Store, StoreError, owner,
+    Change, DecideRequest, Decided, IncidentRow, IncidentState, Store, StoreError, owner,
 };
 use crate::verify::{Prometheus, ResolutionSource};
 use crate::workload::Workload;
@@ -438,16 +438,7 @@ impl Responder {
                 Ok(handled)
             }
             Verdict::AwaitApproval => {
-                let approval = Approval {
-                    id: format!("{}-approval", case.id),
-                    incident: case.id.clone(),
-                    plugin: resolved.entry.plugin.to_string(),
-                    state: "pending".into(),
-                    created_at: now,
-                };
-                self.store.request_approval(&approval).await?;
-                self.record(&case.id, "approval.requested", json!(&approval))
-                    .await?;
+                // The approval request was recorded with the decision.
                 let reason = format!(
                     "{} needs a human's approval to run {}",
                     case.class, resolved.entry.plugin

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::change::{DecideRequest, Decided};
 use super::ops::{begin_run, db};
 use super::sqlite::read_controls;
-use super::{ActiveRun, IncidentState};
+use super::{ActiveRun, Approval, IncidentState};
 use crate::audit::{Entry, OpError};
 use crate::guardrails::{self, Decision, Guardrail, Observed, Request, Verdict, Window};
 use crate::workload::Workload;
@@ -142,6 +142,7 @@ fn decide(
         .map_err(db)?;
     }
     let mut run = None;
+    let mut approval_record = None;
     let state = match &decision.verdict {
         Verdict::Execute => {
             let id = format!("{}-run-{}", r.incident, attempts + 1);
@@ -164,6 +165,41 @@ fn decide(
         Verdict::AwaitApproval => Some(IncidentState::AwaitingApproval),
         Verdict::Refuse { .. } | Verdict::Notify => Some(IncidentState::Escalated),
     };
+    if decision.verdict == Verdict::AwaitApproval {
+        // The request for a human is part of the decision, so an incident is
+        // never awaiting an approval nobody can find.
+        let approval = Approval {
+            id: format!("{}-approval", r.incident),
+            incident: r.incident.clone(),
+            plugin: r
+                .note
+                .get("plugin")
+                .and_then(|p| p.as_str())
+                .unwrap_or(&r.plugin)
+                .to_string(),
+            state: "pending".into(),
+            created_at: r.now,
+        };
+        conn.prepare_cached(
+            "INSERT INTO approvals (id, incident, plugin, state, created_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                approval.id,
+                approval.incident,
+                approval.plugin,
+                approval.state,
+                approval.created_at
+            ])
+        })
+        .map_err(db)?;
+        approval_record = Some(Entry {
+            incident: Some(r.incident.clone()),
+            kind: "approval.requested".into(),
+            body: json!(&approval),
+        });
+    }
     if let Some(state) = state {
         conn.prepare_cached("UPDATE incidents SET state = ?, updated_at = ? WHERE id = ?")
             .and_then(|mut s| s.execute(params![state.as_str(), r.now, r.incident]))
@@ -177,6 +213,7 @@ fn decide(
         kind: "decision".into(),
         body: body.into(),
     });
+    records.extend(approval_record);
     if let Some(id) = &run {
         let mut started = r.started;
         started.insert("run".into(), json!(id));
