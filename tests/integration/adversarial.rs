@@ -94,6 +94,22 @@ async fn a_memory_bomb_hits_the_memory_limit() {
 }
 
 #[tokio::test]
+async fn asking_for_64_mib_of_randomness_traps_at_the_cap() {
+    let h = Harness::new();
+    let report = attack(&h, "random-bomb").await;
+    let Outcome::Trap { message } = &report.outcome else {
+        panic!("expected a trap, got {:?}", report.outcome);
+    };
+    assert!(
+        message.contains("requested len 67108864 exceeds limit 65536"),
+        "{message}"
+    );
+    // The refusal happens before the host allocates: the run stays small.
+    assert!(report.peak_memory_bytes < 16 * 1024 * 1024);
+    assert_next_run_succeeds(&h).await;
+}
+
+#[tokio::test]
 async fn unbounded_recursion_traps_on_the_stack_limit() {
     let h = Harness::new();
     let report = attack(&h, "recurse").await;

@@ -68,6 +68,11 @@ impl Plugin for Adversary {
                 }
                 Ok(Report::new(format!("{denied} status reads denied"), 0))
             }
+            "random-bomb" => {
+                // 64 MiB of randomness in one request: the host caps one request.
+                let bytes = wasi::random::random::get_random_bytes(64 << 20);
+                Ok(Report::new(format!("got {} random bytes", bytes.len()), 0))
+            }
             "panic" => panic!("adversary panicked on purpose"),
             "exit" => std::process::exit(3),
             "spam-denied" => {
