@@ -1,18 +1,20 @@
 //! The embedded audit store: one SQLite file, written with group commit.
 //!
-//! Appends from any number of tasks go through one writer task. It takes
-//! everything waiting (up to a batch limit), writes the batch and the new
-//! signed head in one transaction, commits with `synchronous=FULL` in WAL
-//! mode (one fsync for the whole batch), and only then acknowledges each
-//! append. Nothing is acknowledged before it is durable; under load, many
-//! records share one fsync.
+//! Commits (audit records, with the state changes they describe) from any
+//! number of tasks go through one writer thread (see `writer.rs`). It takes
+//! everything waiting (up to a batch limit), applies each commit in its own
+//! savepoint of one transaction with the new signed head, commits with
+//! `synchronous=FULL` in WAL mode (one fsync for the whole batch), and only
+//! then acknowledges each commit. Nothing is acknowledged before it is
+//! durable; under load, many commits share one fsync.
 //!
 //! The head (last sequence number and hash) is stored with an HMAC under a
 //! host-local key, so records cannot be appended, removed from the end or
 //! rewritten wholesale without `audit verify` noticing.
 //!
-//! Writes and queries use sqlx (the driver that will also serve PostgreSQL);
-//! full-chain verification reads with rusqlite, see [`AuditLog::verify`].
+//! Queries use sqlx (the driver that will also serve PostgreSQL); the writer
+//! and full-chain verification use rusqlite on the same bundled SQLite,
+//! because sqlx hands every statement and row through a worker thread.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
