@@ -204,3 +204,29 @@ async fn concurrent_appends_get_distinct_consecutive_sequence_numbers() {
     assert_eq!(all, (1..=400).collect::<Vec<u64>>());
     assert_eq!(log.verify().await.unwrap().records, 400);
 }
+
+#[tokio::test]
+async fn a_panicking_state_change_fails_its_commit_and_the_writer_carries_on() {
+    let (_dir, log) = filled(2).await;
+    let boom: Op = Box::new(|_, _| panic!("boom"));
+    let entry = Entry {
+        incident: None,
+        kind: "never-written".into(),
+        body: json!({}),
+    };
+    let err = log.commit(vec![boom], vec![entry]).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "audit commit failed (nothing acknowledged): a state change panicked: boom"
+    );
+    let receipt = log
+        .append(Entry {
+            incident: None,
+            kind: "after".into(),
+            body: json!({}),
+        })
+        .await
+        .unwrap();
+    assert_eq!(receipt.seq, 3, "the panicked commit left no record behind");
+    log.verify().await.unwrap();
+}

@@ -461,6 +461,41 @@ mod tests {
         );
     }
 
+    /// The SQL that closes an incident on resolution must agree with
+    /// `may_decide_again`: every decidable state (and a pending approval)
+    /// closes; a run in flight, an escalation or an interruption does not.
+    #[tokio::test]
+    async fn a_resolution_closes_exactly_the_states_nobody_is_acting_on() {
+        use IncidentState::*;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let alert: Alert = serde_json::from_value(serde_json::json!({
+            "status": "firing", "labels": {"alertname": "A"}
+        }))
+        .unwrap();
+        for state in [
+            Open,
+            Running,
+            Remediated,
+            Failed,
+            Escalated,
+            Held,
+            AwaitingApproval,
+            Shadowed,
+            Interrupted,
+            Resolved,
+        ] {
+            let id = format!("inc-{}", state.as_str());
+            store.open_incident(&id, &alert, "t", 1).await.unwrap();
+            store.set_state(&id, state, None, 2).await.unwrap();
+            store.mark_resolved(&id, 3).await.unwrap();
+            let after = store.incident(&id).await.unwrap().unwrap().state;
+            let closes = state.may_decide_again() || state == AwaitingApproval;
+            let expected = if closes { Resolved } else { state };
+            assert_eq!(after, expected, "{state:?}");
+        }
+    }
+
     #[tokio::test]
     async fn state_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
