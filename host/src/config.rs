@@ -60,6 +60,9 @@ pub struct HostConfig {
     /// Who is told when automation stops.
     #[serde(default)]
     pub escalation: EscalationConfig,
+    /// The HTTP API of `blastwall serve`.
+    #[serde(default)]
+    pub api: crate::api::ApiConfig,
 }
 
 /// Why the configuration could not be used.

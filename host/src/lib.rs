@@ -26,6 +26,7 @@
 #![deny(unsafe_code)]
 
 pub mod alert;
+pub mod api;
 pub mod audit;
 pub mod bundled;
 pub mod catalog;

@@ -15,6 +15,7 @@ mod approve;
 mod build;
 mod notify;
 pub mod operate;
+mod recover;
 mod witness;
 
 use std::sync::Arc;
@@ -120,6 +121,31 @@ pub struct Handled {
     pub run: Option<RunSummary>,
     /// Whether a human was notified (or at least attempted).
     pub escalated: bool,
+    /// When the decision was durable (for latency metrics; not serialised).
+    /// `None` when no guardrail decision was taken (refused earlier, a
+    /// duplicate, a resolution).
+    #[serde(skip)]
+    pub decided: Option<std::time::Instant>,
+}
+
+/// An alert on the record, waiting to be decided.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    /// Its incident.
+    pub id: String,
+    /// The alert.
+    pub alert: Alert,
+    /// When it was admitted.
+    pub at: Millis,
+}
+
+/// What admitting an alert came to.
+#[derive(Debug)]
+pub enum Admitted {
+    /// A firing alert, on the record, to be processed.
+    Firing(Admission),
+    /// A resolved alert: nothing more to do.
+    Resolved(Handled),
 }
 
 /// What the loop knows about an incident while handling it.
@@ -145,6 +171,7 @@ impl Case {
             state,
             run: None,
             escalated: false,
+            decided: None,
         }
     }
 }
@@ -223,28 +250,63 @@ impl Responder {
         self.store.commit(changes, vec![record]).await.map(|_| ())
     }
 
-    /// Handles one alert, start to finish.
+    /// Handles one alert, start to finish: [`Responder::admit`], then
+    /// [`Responder::process`].
     pub async fn handle(&self, alert: Alert) -> Result<Handled, RespondError> {
-        let now = now_ms();
-        let id = incident_id(&alert);
-        if alert.status == "resolved" {
-            return self.resolve(id, alert, now).await;
+        let admitted = self.admit(vec![alert]).await?.pop();
+        match admitted.expect("one alert in, one out") {
+            Admitted::Resolved(handled) => Ok(handled),
+            Admitted::Firing(admission) => self.process(admission).await,
         }
+    }
+
+    /// The durable half of receiving alerts: for firing alerts, each incident
+    /// (or its repeated delivery) and its `alert.received` record, all in one
+    /// commit; for resolved alerts, the whole resolution. Once this returns,
+    /// the alerts are on the record and cannot be lost: [`Responder::process`]
+    /// continues from here, now or after a restart (see
+    /// [`Responder::undecided`]). Results are in the order of `alerts`.
+    pub async fn admit(&self, alerts: Vec<Alert>) -> Result<Vec<Admitted>, RespondError> {
+        let now = now_ms();
+        let mut changes = Vec::new();
+        let mut records = Vec::new();
+        let mut admitted = Vec::with_capacity(alerts.len());
+        for alert in alerts {
+            let id = incident_id(&alert);
+            if alert.status == "resolved" {
+                admitted.push(Admitted::Resolved(self.resolve(id, alert, now).await?));
+                continue;
+            }
+            let target_text = match target_of(&alert) {
+                Ok(t) => t.to_string(),
+                Err(e) => format!("none: {e}"),
+            };
+            records.push(Entry {
+                incident: Some(id.clone()),
+                kind: "alert.received".into(),
+                body: json!({"alert": &alert}),
+            });
+            changes.push(Change::OpenIncident {
+                id: id.clone(),
+                alert: Box::new(alert.clone()),
+                target: target_text,
+                at: now,
+            });
+            admitted.push(Admitted::Firing(Admission { id, alert, at: now }));
+        }
+        if !changes.is_empty() {
+            self.store.commit(changes, records).await?;
+        }
+        Ok(admitted)
+    }
+
+    /// Decides on an admitted alert and follows the decision through.
+    pub async fn process(&self, admission: Admission) -> Result<Handled, RespondError> {
+        let Admission { id, alert, at: now } = admission;
         let target = target_of(&alert);
         let target_text = match &target {
             Ok(t) => t.to_string(),
             Err(e) => format!("none: {e}"),
-        };
-        let received = Entry {
-            incident: Some(id.clone()),
-            kind: "alert.received".into(),
-            body: json!({"alert": &alert}),
-        };
-        let open = Change::OpenIncident {
-            id: id.clone(),
-            alert: Box::new(alert.clone()),
-            target: target_text.clone(),
-            at: now,
         };
         let mut case = Case {
             id: id.clone(),
@@ -254,40 +316,34 @@ impl Responder {
             class: "unknown".into(),
             confidence: 0.0,
         };
-        if let Some(row) = self.store.incident(&id).await?
-            && !decidable(&row)
-        {
-            // A repeated delivery nobody will decide on: counted and recorded.
-            self.store.commit(vec![open], vec![received]).await?;
-            case.class = row.class.clone().unwrap_or_else(|| "unknown".into());
-            return Ok(self.duplicate(&case, &row).await?);
-        }
-        // The incident (or its repeated delivery), the alert and its
-        // classification: one commit.
-        let classification = match &target {
-            Ok(_) => Some(self.classify(&case).await),
-            Err(_) => None,
-        };
-        let mut changes = vec![open];
-        let mut records = vec![received];
-        if let Some(classification) = &classification {
-            case.class = classification.label().to_string();
-            case.confidence = classification.confidence;
-            changes.push(Change::SetClass {
-                id: id.clone(),
-                class: case.class.clone(),
-            });
-            records.push(Entry {
-                incident: Some(id.clone()),
-                kind: "classification".into(),
-                body: serde_json::to_value(classification).expect("serialises"),
-            });
-        }
-        self.store.commit(changes, records).await?;
         let row = self.store.incident(&id).await?.ok_or(StoreError::Corrupt {
             what: "incident that was just written",
             value: id.clone(),
         })?;
+        if !decidable(&row) {
+            // A repeated delivery nobody will decide on: counted and recorded.
+            case.class = row.class.clone().unwrap_or_else(|| "unknown".into());
+            return Ok(self.duplicate(&case, &row).await?);
+        }
+        // The classification: one commit.
+        let classification = match &target {
+            Ok(_) => Some(self.classify(&case).await),
+            Err(_) => None,
+        };
+        if let Some(classification) = &classification {
+            case.class = classification.label().to_string();
+            case.confidence = classification.confidence;
+            let change = Change::SetClass {
+                id: id.clone(),
+                class: case.class.clone(),
+            };
+            let record = Entry {
+                incident: Some(id.clone()),
+                kind: "classification".into(),
+                body: serde_json::to_value(classification).expect("serialises"),
+            };
+            self.store.commit(vec![change], vec![record]).await?;
+        }
         let (Ok(_), Some(classification)) = (&target, classification) else {
             let reason = match &target {
                 Err(e) => format!("no target: {e}"),
@@ -324,9 +380,12 @@ impl Responder {
                 Ok(self.duplicate(&case, &row).await?)
             }
             Decided::NotApprovable(reason) => Err(RespondError::NotApprovable(reason)),
-            Decided::Decision { decision, run } => Ok(self
-                .follow(&case, resolved, prepared, decision, run)
-                .await?),
+            Decided::Decision { decision, run } => {
+                let decided = std::time::Instant::now();
+                let mut handled = self.follow(&case, resolved, prepared, decision, run).await?;
+                handled.decided = Some(decided);
+                Ok(handled)
+            }
         }
     }
 
@@ -552,49 +611,8 @@ impl Responder {
             state,
             run: None,
             escalated: false,
+            decided: None,
         })
-    }
-
-    /// Finds runs whose process is gone (it crashed, was killed, or gave the
-    /// run up), marks each interrupted, releases its target and escalates it.
-    /// Interrupted runs are never retried automatically: their effects are
-    /// unknown. Runs held by live processes on the same store are left alone.
-    pub async fn recover(&self) -> Result<Vec<Handled>, RespondError> {
-        let mut recovered = Vec::new();
-        for run in self.store.active_runs().await? {
-            if owner::is_alive(&run.owner) {
-                continue;
-            }
-            let alert = self.store.alert_of(&run.incident).await?;
-            let row = self.store.incident(&run.incident).await?;
-            let reason = format!(
-                "the host stopped during run {} of {} on {}; its effects are unknown and it will not be retried automatically",
-                run.run, run.plugin, run.target
-            );
-            self.record(
-                &run.incident,
-                "run.interrupted",
-                json!({"run": &run, "reason": &reason}),
-            )
-            .await?;
-            let case = Case {
-                id: run.incident.clone(),
-                alert: alert.unwrap_or_else(placeholder_alert),
-                target: Some(run.target.clone()),
-                target_text: run.target.to_string(),
-                class: row
-                    .and_then(|r| r.class)
-                    .unwrap_or_else(|| "unknown".into()),
-                confidence: 0.0,
-            };
-            self.settle_releasing(&case, IncidentState::Interrupted, &reason, Some(&run.run))
-                .await?;
-            self.escalate(&case, "interrupted", &reason, None).await?;
-            let mut handled = case.handled("interrupted", reason, IncidentState::Interrupted);
-            handled.escalated = true;
-            recovered.push(handled);
-        }
-        Ok(recovered)
     }
 }
 
@@ -602,17 +620,5 @@ fn split<T, E: std::fmt::Display>(result: Result<T, E>) -> (Option<T>, Option<St
     match result {
         Ok(value) => (Some(value), None),
         Err(e) => (None, Some(e.to_string())),
-    }
-}
-
-fn placeholder_alert() -> Alert {
-    Alert {
-        status: "firing".into(),
-        labels: Default::default(),
-        annotations: Default::default(),
-        starts_at: String::new(),
-        ends_at: String::new(),
-        generator_url: String::new(),
-        fingerprint: String::new(),
     }
 }

@@ -129,6 +129,20 @@ pub struct IncidentRow {
     pub resolved_at: Option<Millis>,
 }
 
+/// Which incidents to list.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentQuery {
+    /// Only incidents in this state.
+    pub state: Option<IncidentState>,
+    /// Only incidents that last changed before this time (a page's cursor,
+    /// or "left alone for a while" for recovery).
+    pub updated_before: Option<Millis>,
+    /// Only incidents whose alert has not resolved.
+    pub unresolved: bool,
+    /// At most this many (the caller bounds it).
+    pub limit: u32,
+}
+
 /// A run that holds its target until it ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActiveRun {
@@ -286,6 +300,9 @@ pub trait Store: Send + Sync {
 
     /// Approval requests, newest first.
     async fn approvals(&self) -> Result<Vec<Approval>, StoreError>;
+
+    /// Incidents, newest first, filtered by `query`.
+    async fn incidents(&self, query: &IncidentQuery) -> Result<Vec<IncidentRow>, StoreError>;
 
     /// One approval request.
     async fn approval(&self, id: &str) -> Result<Option<Approval>, StoreError>;

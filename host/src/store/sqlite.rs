@@ -15,7 +15,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::ops::op;
-use super::{ActiveRun, Approval, Change, Controls, IncidentRow, IncidentState, Store, StoreError};
+use super::{
+    ActiveRun, Approval, Change, Controls, IncidentQuery, IncidentRow, IncidentState, Store,
+    StoreError,
+};
 use crate::alert::Alert;
 use crate::audit::{AuditLog, Committed, Entry};
 use crate::guardrails::KillSwitch;
@@ -262,6 +265,24 @@ impl Store for SqliteStore {
             .await
             .map_err(self.fail())?;
         row.as_ref().map(incident_row).transpose()
+    }
+
+    async fn incidents(&self, query: &IncidentQuery) -> Result<Vec<IncidentRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM incidents
+             WHERE (?1 IS NULL OR state = ?1)
+               AND (?2 IS NULL OR updated_at < ?2)
+               AND (?3 = 0 OR resolved_at IS NULL)
+             ORDER BY updated_at DESC, id LIMIT ?4",
+        )
+        .bind(query.state.map(IncidentState::as_str))
+        .bind(query.updated_before)
+        .bind(query.unresolved)
+        .bind(query.limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.fail())?;
+        rows.iter().map(incident_row).collect()
     }
 
     async fn controls(&self) -> Result<Controls, StoreError> {

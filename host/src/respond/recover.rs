@@ -1,0 +1,94 @@
+//! Recovery: what a previous process (or this one, before a crash) left
+//! unfinished. Run at start and periodically while serving.
+
+use serde_json::json;
+
+use super::{Admission, Case, Handled, RespondError, Responder};
+use crate::alert::Alert;
+use crate::guardrails::Millis;
+use crate::store::{IncidentQuery, IncidentState, StoreError, owner};
+
+/// At most this many undecided incidents are taken up per pass.
+const UNDECIDED_PER_PASS: u32 = 1000;
+
+impl Responder {
+    /// Finds runs whose process is gone (it crashed, was killed, or gave the
+    /// run up), marks each interrupted, releases its target and escalates it.
+    /// Interrupted runs are never retried automatically: their effects are
+    /// unknown. Runs held by live processes on the same store are left alone.
+    pub async fn recover(&self) -> Result<Vec<Handled>, RespondError> {
+        let mut recovered = Vec::new();
+        for run in self.store.active_runs().await? {
+            if owner::is_alive(&run.owner) {
+                continue;
+            }
+            let alert = self.store.alert_of(&run.incident).await?;
+            let row = self.store.incident(&run.incident).await?;
+            let reason = format!(
+                "the host stopped during run {} of {} on {}; its effects are unknown and it will not be retried automatically",
+                run.run, run.plugin, run.target
+            );
+            self.record(
+                &run.incident,
+                "run.interrupted",
+                json!({"run": &run, "reason": &reason}),
+            )
+            .await?;
+            let case = Case {
+                id: run.incident.clone(),
+                alert: alert.unwrap_or_else(placeholder_alert),
+                target: Some(run.target.clone()),
+                target_text: run.target.to_string(),
+                class: row
+                    .and_then(|r| r.class)
+                    .unwrap_or_else(|| "unknown".into()),
+                confidence: 0.0,
+            };
+            self.settle_releasing(&case, IncidentState::Interrupted, &reason, Some(&run.run))
+                .await?;
+            self.escalate(&case, "interrupted", &reason, None).await?;
+            let mut handled = case.handled("interrupted", reason, IncidentState::Interrupted);
+            handled.escalated = true;
+            recovered.push(handled);
+        }
+        Ok(recovered)
+    }
+
+    /// Alerts admitted but never decided on (the process stopped between
+    /// admitting and deciding), untouched since `before`, as admissions to
+    /// process again. Deciding is idempotent (a second decision on one
+    /// incident is a duplicate), so taking one up twice is safe.
+    pub async fn undecided(&self, before: Millis) -> Result<Vec<Admission>, RespondError> {
+        let query = IncidentQuery {
+            state: Some(IncidentState::Open),
+            updated_before: Some(before),
+            unresolved: true,
+            limit: UNDECIDED_PER_PASS,
+        };
+        let mut admissions = Vec::new();
+        for row in self.store.incidents(&query).await? {
+            let alert = self.store.alert_of(&row.id).await?.ok_or(StoreError::Corrupt {
+                what: "incident without its alert",
+                value: row.id.clone(),
+            })?;
+            admissions.push(Admission {
+                id: row.id,
+                alert,
+                at: row.updated_at,
+            });
+        }
+        Ok(admissions)
+    }
+}
+
+fn placeholder_alert() -> Alert {
+    Alert {
+        status: "firing".into(),
+        labels: Default::default(),
+        annotations: Default::default(),
+        starts_at: String::new(),
+        ends_at: String::new(),
+        generator_url: String::new(),
+        fingerprint: String::new(),
+    }
+}
