@@ -1,5 +1,8 @@
 //! The example plugins, compiled into the binary so `blastwall run restart-on-oom`
 //! works on a fresh machine. Built from `plugins/` by the build script.
+//! [`dev`] signs them with a development key.
+
+pub mod dev;
 
 use std::sync::Arc;
 
