@@ -4,6 +4,7 @@
 //! guests in `tests/guests/`) in a real wasmtime sandbox.
 
 mod adversarial;
+mod approvals;
 mod loading;
 mod plugins;
 mod precompiled;

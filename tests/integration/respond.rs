@@ -22,7 +22,7 @@ use serde_json::Value;
 
 /// Escalations received over HTTP.
 #[derive(Clone, Default)]
-struct Inbox(Arc<Mutex<Vec<Value>>>);
+pub(crate) struct Inbox(Arc<Mutex<Vec<Value>>>);
 
 impl Inbox {
     async fn serve(&self) -> String {
@@ -39,7 +39,7 @@ impl Inbox {
         format!("http://{addr}/hook")
     }
 
-    fn decisions(&self) -> Vec<String> {
+    pub(crate) fn decisions(&self) -> Vec<String> {
         let inbox = self.0.lock().unwrap();
         inbox
             .iter()
@@ -48,11 +48,11 @@ impl Inbox {
     }
 }
 
-struct Loop {
-    responder: Responder,
-    store: Arc<SqliteStore>,
-    fleet: Arc<DryRunFleet>,
-    inbox: Inbox,
+pub(crate) struct Loop {
+    pub(crate) responder: Responder,
+    pub(crate) store: Arc<SqliteStore>,
+    pub(crate) fleet: Arc<DryRunFleet>,
+    pub(crate) inbox: Inbox,
     _dir: tempfile::TempDir,
 }
 
@@ -81,7 +81,7 @@ confidence = 0.9
 /// A loop over the example fleet with `extra` configuration (catalog, guardrails).
 /// `simulated = false` treats the fleet as the live world (effects applied,
 /// verification waited for).
-async fn setup(extra: &str, simulated: bool) -> Loop {
+pub(crate) async fn setup(extra: &str, simulated: bool) -> Loop {
     let inbox = Inbox::default();
     let url = inbox.serve().await;
     let text = format!(
@@ -122,7 +122,7 @@ async fn setup(extra: &str, simulated: bool) -> Loop {
 
 impl Loop {
     /// Handles a new alert `name` on `deployment/prod/{deployment}` started at `started`.
-    async fn fire(&self, name: &str, deployment: &str, started: &str) -> Handled {
+    pub(crate) async fn fire(&self, name: &str, deployment: &str, started: &str) -> Handled {
         self.responder
             .handle(alert(name, deployment, started))
             .await
@@ -130,7 +130,7 @@ impl Loop {
     }
 }
 
-fn alert(name: &str, deployment: &str, started: &str) -> Alert {
+pub(crate) fn alert(name: &str, deployment: &str, started: &str) -> Alert {
     let mut labels = BTreeMap::new();
     labels.insert("alertname".to_string(), name.to_string());
     labels.insert("namespace".to_string(), "prod".to_string());
@@ -152,7 +152,7 @@ plugin = "restart-on-oom@0.1.0"
 mode = "auto"
 "#;
 
-async fn kinds(l: &Loop, incident: &str) -> Vec<String> {
+pub(crate) async fn kinds(l: &Loop, incident: &str) -> Vec<String> {
     l.store
         .audit()
         .incident(incident)

@@ -11,6 +11,7 @@
 //! Plugins run outside it.
 
 mod act;
+mod approve;
 mod build;
 mod notify;
 pub mod operate;
@@ -35,7 +36,7 @@ use crate::policy::{Capability, TierPolicy};
 use crate::provider::Provider;
 use crate::sandbox::Sandbox;
 use crate::store::{
-    Change, DecideRequest, Decided, IncidentRow, IncidentState, Store, StoreError, owner,
+    Approver, Change, DecideRequest, Decided, IncidentRow, IncidentState, Store, StoreError, owner,
 };
 use crate::verify::{Prometheus, ResolutionSource};
 use crate::workload::Workload;
@@ -65,6 +66,32 @@ pub enum RespondError {
     /// The store (or the audit chain) failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An approval that does not exist, is no longer pending, or whose
+    /// incident no longer waits for it.
+    #[error("{0}")]
+    NotApprovable(String),
+    /// An approval whose plugin or class the host no longer has.
+    #[error("{0}")]
+    Unrunnable(String),
+}
+
+/// What a decision would ask a human to approve, and the approval it
+/// carries when a human already has.
+pub(crate) struct Ask {
+    /// Stored with the approval request (see [`crate::store::Approval::subject`]).
+    pub subject: serde_json::Value,
+    /// The approval this decision consumes.
+    pub approval: Option<Approver>,
+}
+
+impl Ask {
+    /// The catalog's plugin for the incident's class.
+    fn catalog(case: &Case) -> Ask {
+        Ask {
+            subject: json!({"kind": "catalog", "class": &case.class, "confidence": case.confidence}),
+            approval: None,
+        }
+    }
 }
 
 /// What happened to one alert, for the caller (CLI, API, demo).
@@ -287,11 +314,16 @@ impl Responder {
             Err(reason) => return Ok(self.refuse(&case, "grant", reason).await?),
         };
         let started = self.started_body(&case, &prepared);
-        match self.decide(&case, resolved, mode, now, started).await? {
+        let ask = Ask::catalog(&case);
+        match self
+            .decide(&case, resolved, mode, now, started, ask)
+            .await?
+        {
             Decided::Duplicate(state) => {
                 let row = IncidentRow { state, ..row };
                 Ok(self.duplicate(&case, &row).await?)
             }
+            Decided::NotApprovable(reason) => Err(RespondError::NotApprovable(reason)),
             Decided::Decision { decision, run } => Ok(self
                 .follow(&case, resolved, prepared, decision, run)
                 .await?),
@@ -359,6 +391,7 @@ impl Responder {
         mode: Mode,
         now: Millis,
         started: serde_json::Map<String, serde_json::Value>,
+        ask: Ask,
     ) -> Result<Decided, StoreError> {
         let target = case.target.clone().expect("decided only with a target");
         let manifest = resolved.plugin.manifest();
@@ -387,6 +420,8 @@ impl Responder {
             owner: owner::this_process().to_string(),
             note,
             started,
+            subject: ask.subject,
+            approval: ask.approval,
             outcome: outcome.clone(),
         };
         self.store

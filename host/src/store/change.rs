@@ -11,7 +11,7 @@ use crate::guardrails::{
 use crate::policy::TargetPattern;
 use crate::workload::Workload;
 
-use super::{ActiveRun, Approval, IncidentState};
+use super::{ActiveRun, IncidentState};
 
 /// One change to the host's state. Each yields a number in
 /// [`crate::audit::Committed::results`], noted per variant.
@@ -95,8 +95,18 @@ pub enum Change {
         /// Its name.
         name: String,
     },
-    /// Records a pending approval request.
-    RequestApproval(Approval),
+    /// Denies a pending approval and hands its incident to a human
+    /// (`escalated`). Refused, with nothing applied, unless it is pending.
+    DenyApproval {
+        /// The approval.
+        id: String,
+        /// Who denied it.
+        by: String,
+        /// Why.
+        reason: String,
+        /// Now.
+        at: Millis,
+    },
     /// Decides on an incident (see [`DecideRequest`]).
     Decide(Box<DecideRequest>),
 }
@@ -136,8 +146,24 @@ pub struct DecideRequest {
     /// The `run.started` record's body (plugin, digest, grants), written with
     /// the claim when the decision is `execute`; the run's id is added.
     pub started: serde_json::Map<String, serde_json::Value>,
+    /// What a human would approve, stored with the approval request when
+    /// the decision is `await-approval` (see [`super::Approval::subject`]).
+    pub subject: serde_json::Value,
+    /// Set when a human approved this run: the decision then first turns
+    /// that pending approval into `approved`, in the same transaction, so an
+    /// approval runs at most once however many times it is sent.
+    pub approval: Option<Approver>,
     /// Where the outcome is left for the caller.
     pub outcome: Arc<Mutex<Option<Decided>>>,
+}
+
+/// A human's approval, carried by the decision it unlocks.
+#[derive(Debug, Clone)]
+pub struct Approver {
+    /// The approval request.
+    pub id: String,
+    /// Who approved it.
+    pub by: String,
 }
 
 /// What a decision came to.
@@ -145,6 +171,9 @@ pub struct DecideRequest {
 pub enum Decided {
     /// Another delivery of the incident got there first, or a human has it.
     Duplicate(IncidentState),
+    /// The approval the decision carried is no longer pending, or its
+    /// incident no longer awaits it: nothing was decided.
+    NotApprovable(String),
     /// The guardrails decided; `run` is the claimed run for `execute`.
     Decision {
         /// The decision.

@@ -10,7 +10,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde_json::json;
 
-use super::change::{DecideRequest, Decided};
+use super::change::{Approver, DecideRequest, Decided};
 use super::ops::{begin_run, db};
 use super::sqlite::read_controls;
 use super::{ActiveRun, Approval, IncidentState};
@@ -49,15 +49,32 @@ fn decide(
         })
         .map_err(db)?;
     let mut attempts = 0;
+    let mut approved = None;
     if let Some((state, resolved_at, used)) = row {
         let state =
             IncidentState::parse(&state).ok_or_else(|| corrupt("incident state", &state))?;
-        let decidable = state.may_decide_again() && resolved_at.is_none();
-        // A resolved alert is never acted on, whatever state its incident is in.
-        if resolved_at.is_some() || (state != IncidentState::Open && !decidable) {
-            return Ok(Decided::Duplicate(state));
+        if let Some(approver) = &r.approval {
+            if let Err(reason) = approve(conn, &r, approver, state, resolved_at.is_some())? {
+                return Ok(Decided::NotApprovable(reason));
+            }
+            approved = Some(Entry {
+                incident: Some(r.incident.clone()),
+                kind: "approval.approved".into(),
+                body: json!({"approval": &approver.id, "by": &approver.by}),
+            });
+        } else {
+            let decidable = state.may_decide_again() && resolved_at.is_none();
+            // A resolved alert is never acted on, whatever state its incident is in.
+            if resolved_at.is_some() || (state != IncidentState::Open && !decidable) {
+                return Ok(Decided::Duplicate(state));
+            }
         }
         attempts = used as u32;
+    } else if r.approval.is_some() {
+        return Ok(Decided::NotApprovable(format!(
+            "incident {} does not exist",
+            r.incident
+        )));
     }
     let target = r.target.to_string();
     let scalar = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<Option<i64>, OpError> {
@@ -168,8 +185,13 @@ fn decide(
     if decision.verdict == Verdict::AwaitApproval {
         // The request for a human is part of the decision, so an incident is
         // never awaiting an approval nobody can find.
+        let earlier = scalar(
+            "SELECT COUNT(*) FROM approvals WHERE incident = ?",
+            params![r.incident],
+        )?
+        .unwrap_or(0);
         let approval = Approval {
-            id: format!("{}-approval", r.incident),
+            id: format!("{}-approval-{}", r.incident, earlier + 1),
             incident: r.incident.clone(),
             plugin: r
                 .note
@@ -179,10 +201,14 @@ fn decide(
                 .to_string(),
             state: "pending".into(),
             created_at: r.now,
+            subject: r.subject.clone(),
+            decided_by: None,
+            decided_at: None,
+            reason: None,
         };
         conn.prepare_cached(
-            "INSERT INTO approvals (id, incident, plugin, state, created_at) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO approvals (id, incident, plugin, state, created_at, subject)
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .and_then(|mut s| {
             s.execute(params![
@@ -190,7 +216,8 @@ fn decide(
                 approval.incident,
                 approval.plugin,
                 approval.state,
-                approval.created_at
+                approval.created_at,
+                approval.subject.to_string()
             ])
         })
         .map_err(db)?;
@@ -205,6 +232,7 @@ fn decide(
             .and_then(|mut s| s.execute(params![state.as_str(), r.now, r.incident]))
             .map_err(db)?;
     }
+    records.extend(approved);
     let mut body = r.note;
     body.insert("decision".into(), json!(&decision));
     body.insert("fleet".into(), json!(&r.fleet));
@@ -224,4 +252,59 @@ fn decide(
         });
     }
     Ok(Decided::Decision { decision, run })
+}
+
+/// Turns the decision's pending approval into `approved`, or says why it
+/// cannot be: it is not pending (approved or denied before, perhaps by a
+/// concurrent request), or its incident no longer waits for it.
+fn approve(
+    conn: &rusqlite::Connection,
+    r: &DecideRequest,
+    approver: &Approver,
+    state: IncidentState,
+    resolved: bool,
+) -> Result<Result<(), String>, OpError> {
+    let current: Option<(String, String)> = conn
+        .prepare_cached("SELECT state, incident FROM approvals WHERE id = ?")
+        .and_then(|mut s| {
+            s.query_row([&approver.id], |x| Ok((x.get(0)?, x.get(1)?)))
+                .optional()
+        })
+        .map_err(db)?;
+    match current {
+        None => return Ok(Err(format!("approval {} does not exist", approver.id))),
+        Some((_, incident)) if incident != r.incident => {
+            return Ok(Err(format!(
+                "approval {} belongs to incident {incident}, not {}",
+                approver.id, r.incident
+            )));
+        }
+        Some((current, _)) if current != "pending" => {
+            return Ok(Err(format!(
+                "approval {} is already {current}",
+                approver.id
+            )));
+        }
+        Some(_) => {}
+    }
+    if resolved {
+        return Ok(Err(format!(
+            "incident {} has resolved: nothing left to approve",
+            r.incident
+        )));
+    }
+    if state != IncidentState::AwaitingApproval {
+        return Ok(Err(format!(
+            "incident {} is {}, not awaiting approval",
+            r.incident,
+            state.as_str()
+        )));
+    }
+    conn.prepare_cached(
+        "UPDATE approvals SET state = 'approved', decided_by = ?, decided_at = ?
+         WHERE id = ? AND state = 'pending'",
+    )
+    .and_then(|mut s| s.execute(params![approver.by, r.now, approver.id]))
+    .map_err(db)?;
+    Ok(Ok(()))
 }

@@ -12,7 +12,7 @@ mod ops;
 pub mod owner;
 mod sqlite;
 
-pub use change::{Change, DecideRequest, Decided};
+pub use change::{Approver, Change, DecideRequest, Decided};
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -166,10 +166,19 @@ pub struct Approval {
     pub incident: String,
     /// The plugin that would run.
     pub plugin: String,
-    /// `pending`, `approved`, `denied` or `done`.
+    /// `pending`, `approved` or `denied`. Only `pending` can change, once.
     pub state: String,
     /// When it was requested.
     pub created_at: Millis,
+    /// What would run: `{"kind": "catalog", …}` for the catalog's plugin, or
+    /// the proposal a human must approve.
+    pub subject: serde_json::Value,
+    /// Who approved or denied it.
+    pub decided_by: Option<String>,
+    /// When.
+    pub decided_at: Option<Millis>,
+    /// Why it was denied, when it was.
+    pub reason: Option<String>,
 }
 
 /// Why the store failed.
@@ -278,6 +287,9 @@ pub trait Store: Send + Sync {
     /// Approval requests, newest first.
     async fn approvals(&self) -> Result<Vec<Approval>, StoreError>;
 
+    /// One approval request.
+    async fn approval(&self, id: &str) -> Result<Option<Approval>, StoreError>;
+
     /// Moves an incident to `state` (and records its class when given).
     async fn set_state(
         &self,
@@ -385,12 +397,5 @@ pub trait Store: Send + Sync {
             name: name.to_string(),
         };
         Ok(self.commit(vec![change], Vec::new()).await?.results[0] > 0)
-    }
-
-    /// Records a pending approval request.
-    async fn request_approval(&self, approval: &Approval) -> Result<(), StoreError> {
-        self.commit(vec![Change::RequestApproval(approval.clone())], Vec::new())
-            .await
-            .map(|_| ())
     }
 }

@@ -167,16 +167,41 @@ pub(super) fn op(change: Change) -> Op {
             ),
         ),
         Change::DeleteWindow { name } => statement("DELETE FROM windows WHERE name = ?", (name,)),
-        Change::RequestApproval(approval) => statement(
-            "INSERT INTO approvals (id, incident, plugin, state, created_at) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (id) DO NOTHING",
-            (
-                approval.id,
-                approval.incident,
-                approval.plugin,
-                approval.state,
-                approval.created_at,
-            ),
-        ),
+        Change::DenyApproval { id, by, reason, at } => {
+            Box::new(move |conn: &rusqlite::Connection, _: &mut Vec<Entry>| {
+                deny_approval(conn, &id, &by, &reason, at)
+            })
+        }
     }
+}
+
+/// Denies a pending approval and escalates its incident, or refuses.
+fn deny_approval(
+    conn: &rusqlite::Connection,
+    id: &str,
+    by: &str,
+    reason: &str,
+    at: crate::guardrails::Millis,
+) -> Result<i64, OpError> {
+    use rusqlite::{OptionalExtension, params};
+    let incident: Option<String> = conn
+        .prepare_cached(
+            "UPDATE approvals SET state = 'denied', decided_by = ?, decided_at = ?, reason = ?
+             WHERE id = ? AND state = 'pending' RETURNING incident",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![by, at, reason, id], |r| r.get(0))
+                .optional()
+        })
+        .map_err(db)?;
+    let Some(incident) = incident else {
+        return Err(OpError::Refused(format!("approval {id} is not pending")));
+    };
+    conn.prepare_cached(
+        "UPDATE incidents SET state = 'escalated', updated_at = ?
+         WHERE id = ? AND state = 'awaiting-approval'",
+    )
+    .and_then(|mut s| s.execute(params![at, incident]))
+    .map_err(db)?;
+    Ok(1)
 }

@@ -21,7 +21,7 @@ use crate::audit::{AuditLog, Committed, Entry};
 use crate::guardrails::KillSwitch;
 use crate::workload::Workload;
 
-const SCHEMA: [&str; 9] = [
+const SCHEMA: [&str; 10] = [
     "CREATE TABLE IF NOT EXISTS incidents (
         id TEXT PRIMARY KEY,
         alert TEXT NOT NULL,
@@ -63,7 +63,12 @@ const SCHEMA: [&str; 9] = [
         incident TEXT NOT NULL,
         plugin TEXT NOT NULL,
         state TEXT NOT NULL,
-        created_at INTEGER NOT NULL)",
+        created_at INTEGER NOT NULL,
+        subject TEXT NOT NULL DEFAULT '{}',
+        decided_by TEXT,
+        decided_at INTEGER,
+        reason TEXT)",
+    "CREATE INDEX IF NOT EXISTS approvals_incident ON approvals (incident)",
 ];
 
 /// The embedded store. Cheap to clone.
@@ -92,6 +97,20 @@ impl SqliteStore {
             .map_err(&fail)?;
         for statement in SCHEMA {
             sqlx::query(statement).execute(&pool).await.map_err(&fail)?;
+        }
+        // Stores made before approvals carried their subject and decider.
+        let columns: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('approvals')")
+                .fetch_all(&pool)
+                .await
+                .map_err(&fail)?;
+        for (column, ty) in APPROVAL_ADDED_COLUMNS {
+            if !columns.iter().any(|c| c == column) {
+                sqlx::query(&format!("ALTER TABLE approvals ADD COLUMN {column} {ty}"))
+                    .execute(&pool)
+                    .await
+                    .map_err(&fail)?;
+            }
         }
         drop(fail);
         Ok(SqliteStore { path, pool, audit })
@@ -295,23 +314,54 @@ impl Store for SqliteStore {
     }
 
     async fn approvals(&self) -> Result<Vec<Approval>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, incident, plugin, state, created_at FROM approvals ORDER BY created_at DESC",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {APPROVAL_COLUMNS} FROM approvals ORDER BY created_at DESC, id"
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(self.fail())?;
-        Ok(rows
-            .iter()
-            .map(|row| Approval {
-                id: row.get("id"),
-                incident: row.get("incident"),
-                plugin: row.get("plugin"),
-                state: row.get("state"),
-                created_at: row.get("created_at"),
-            })
-            .collect())
+        rows.iter().map(approval_of).collect()
     }
+
+    async fn approval(&self, id: &str) -> Result<Option<Approval>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.fail())?;
+        row.as_ref().map(approval_of).transpose()
+    }
+}
+
+/// Columns added to `approvals` after its first version, with their types.
+const APPROVAL_ADDED_COLUMNS: [(&str, &str); 4] = [
+    ("subject", "TEXT NOT NULL DEFAULT '{}'"),
+    ("decided_by", "TEXT"),
+    ("decided_at", "INTEGER"),
+    ("reason", "TEXT"),
+];
+
+const APPROVAL_COLUMNS: &str =
+    "id, incident, plugin, state, created_at, subject, decided_by, decided_at, reason";
+
+fn approval_of(row: &sqlx::sqlite::SqliteRow) -> Result<Approval, StoreError> {
+    let subject: String = row.get("subject");
+    Ok(Approval {
+        id: row.get("id"),
+        incident: row.get("incident"),
+        plugin: row.get("plugin"),
+        state: row.get("state"),
+        created_at: row.get("created_at"),
+        subject: serde_json::from_str(&subject).map_err(|_| StoreError::Corrupt {
+            what: "approval subject",
+            value: subject.clone(),
+        })?,
+        decided_by: row.get("decided_by"),
+        decided_at: row.get("decided_at"),
+        reason: row.get("reason"),
+    })
 }
 
 #[cfg(test)]
