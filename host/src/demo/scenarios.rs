@@ -13,7 +13,7 @@ use super::setup::{LOG_FILES, Rig};
 use crate::alert::{self, Alert};
 use crate::bundled::{self, dev::DEV_SIGNER};
 use crate::provider::Provider;
-use crate::respond::{Handled, Responder, operate};
+use crate::respond::{Handled, RespondError, Responder, operate};
 use crate::store::Store;
 use crate::workload::Workload;
 
@@ -31,6 +31,7 @@ enum Play {
     OomRestart,
     DiskRotate,
     CpuScale,
+    RollbackApproved,
     DependencyNotify,
     LowConfidence,
     RunawayLoop,
@@ -44,7 +45,7 @@ const fn scenario(id: &'static str, title: &'static str, play: Play) -> Scenario
 }
 
 /// Every scenario, in order.
-pub(super) const ALL: [Scenario; 9] = [
+pub(super) const ALL: [Scenario; 10] = [
     scenario("oom-restart", "OOM kill → restart", Play::OomRestart),
     scenario(
         "disk-full-rotate",
@@ -55,6 +56,11 @@ pub(super) const ALL: [Scenario; 9] = [
         "cpu-saturation-scale",
         "CPU saturation → scale within cap",
         Play::CpuScale,
+    ),
+    scenario(
+        "error-spike-rollback-approved",
+        "Error spike → rollback once approved",
+        Play::RollbackApproved,
     ),
     scenario(
         "dependency-timeout-notify",
@@ -95,6 +101,7 @@ impl Scenario {
             Play::OomRestart => oom_restart(rig).await?,
             Play::DiskRotate => disk_rotate(rig).await?,
             Play::CpuScale => cpu_scale(rig).await?,
+            Play::RollbackApproved => rollback_approved(rig).await?,
             Play::DependencyNotify => dependency_notify(rig).await?,
             Play::LowConfidence => low_confidence(rig).await?,
             Play::RunawayLoop => runaway_loop(rig).await?,
@@ -340,6 +347,67 @@ async fn cpu_scale(rig: &Rig) -> anyhow::Result<Check> {
         format!("{before} → {after} replicas, cap {cap}")
     });
     check.detail(format!("{target}: {before} → {after} replicas (cap {cap})"));
+    Ok(check)
+}
+
+/// The catalog says a human approves every rollback: the alert only asks;
+/// the approval runs it, once.
+async fn rollback_approved(rig: &Rig) -> anyhow::Result<Check> {
+    let target: Workload = "deployment/prod/checkout".parse()?;
+    let before = rig.simulated.status(&target).await?;
+    let alert = alert(
+        "HighErrorRateAfterDeploy",
+        &deployment("prod", "checkout"),
+        "checkout: 9% of requests fail since revision 7 rolled out",
+        "de30000000000004",
+        2 * MINUTE,
+    )?;
+    let (asked, story) = handle(&rig.fleet, alert).await?;
+    let mut check = Check::new();
+    let expected = Facts::expect("await-approval", None, None, "awaiting-approval");
+    check.outcome("asked: ", expected, &asked, &story);
+    no_plugin_ran(&mut check, &asked, &story);
+
+    let store: &dyn Store = rig.store.as_ref();
+    let pending = store
+        .approvals()
+        .await?
+        .into_iter()
+        .find(|a| a.incident == asked.incident && a.state == "pending");
+    let Some(approval) = pending else {
+        check.fact(
+            "approved: an approval request",
+            "no pending approval request",
+        );
+        return Ok(check);
+    };
+    let approved = rig.fleet.approve(&approval.id, "demo-operator").await?;
+    let story = Story::of(store, &approved.incident).await?;
+    let expected = Facts::expect("execute", None, Some("completed"), "remediated");
+    check.outcome("approved: ", expected, &approved, &story);
+    check.fact(
+        format!("rollback.rollback {target} (simulated)"),
+        effects(&approved, &story),
+    );
+    let again = rig.fleet.approve(&approval.id, "another-operator").await;
+    let runs = story.all("run.started").count();
+    let approvals = story.all("approval.approved").count();
+    check.holds(
+        "runs once: a second yes is refused",
+        matches!(again, Err(RespondError::NotApprovable(_))) && runs == 1 && approvals == 1,
+        || match &again {
+            Ok(h) => format!("a second yes was taken: {}", Facts::answered(h)),
+            Err(e) => format!("{runs} run(s), {approvals} approval(s) recorded; second yes: {e}"),
+        },
+    );
+    let after = rig.simulated.status(&target).await?;
+    check.detail(format!(
+        "{target}: {} (revision {}) → {} (revision {})",
+        before.image, before.revision, after.image, after.revision
+    ));
+    if let Err(e) = again {
+        check.detail(format!("second yes: {e}"));
+    }
     Ok(check)
 }
 
