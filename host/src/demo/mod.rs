@@ -30,7 +30,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-pub use render::{Progress, Quiet, StderrProgress, json, table};
+pub use render::{Progress, StderrProgress, json, table};
 
 use crate::audit::AuditError;
 use crate::store::Store;

@@ -68,14 +68,6 @@ impl Progress for StderrProgress {
     }
 }
 
-/// Progress that goes nowhere (tests).
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn step(&mut self, _: usize, _: usize, _: &str) {}
-    fn done(&mut self) {}
-}
-
 const EXPECTED_WIDTH: usize = 38;
 const ACTUAL_WIDTH: usize = 38;
 

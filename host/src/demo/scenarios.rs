@@ -235,7 +235,7 @@ async fn oom_restart(rig: &Rig) -> anyhow::Result<Check> {
     Ok(check)
 }
 
-/// Total bytes of the regular files in `dir`, and how many end with `suffix`.
+/// The regular files in `dir`, with their sizes.
 fn files_in(dir: &std::path::Path) -> anyhow::Result<Vec<(String, u64)>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
