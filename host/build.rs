@@ -1,5 +1,6 @@
 //! Builds the example plugins in `plugins/` for wasm32-wasip2 and bundles them
-//! into the binary (see `src/bundled`).
+//! into the binary (see `src/bundled`), with the demo's broken-on-purpose
+//! plugin, which only `blastwall demo` loads.
 
 use std::path::Path;
 
@@ -11,14 +12,18 @@ const PLUGINS: [&str; 4] = [
     "rotate-full-disk",
 ];
 
+/// Plugins bundled for `blastwall demo` only, never offered as examples.
+const DEMO_ONLY: [&str; 1] = ["demo-faults"];
+
 fn main() {
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo");
     let root = Path::new(&manifest_dir)
         .parent()
         .expect("host/ has a parent");
     let out_dir = std::env::var("OUT_DIR").expect("set by cargo");
-    let built = guest_build::build(root, &root.join("plugins"), &PLUGINS);
-    for (name, path) in PLUGINS.iter().zip(built) {
+    let names: Vec<&str> = PLUGINS.iter().chain(&DEMO_ONLY).copied().collect();
+    let built = guest_build::build(root, &root.join("plugins"), &names);
+    for (name, path) in names.iter().zip(built) {
         let dest = Path::new(&out_dir).join(format!("{name}.wasm"));
         std::fs::copy(&path, &dest).unwrap_or_else(|e| {
             panic!("cannot copy {} to {}: {e}", path.display(), dest.display())

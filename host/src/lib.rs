@@ -20,6 +20,7 @@
 //! - [`verify`] checks whether a live action worked: a PromQL condition or the alert resolving.
 //! - [`escalate`] tells a human (webhook, Slack, PagerDuty) when automation stops.
 //! - [`bundled`] carries the example plugins inside the binary.
+//! - [`demo`] replays sample incidents through the whole loop (`blastwall demo`).
 
 // One `unsafe` block exists, in `sandbox::cache` (wasmtime's `deserialize`),
 // behind an HMAC check and a SAFETY comment; everything else is safe code.
@@ -33,6 +34,7 @@ pub mod catalog;
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod duration;
 pub mod escalate;
 pub mod guardrails;

@@ -1,5 +1,8 @@
 //! The example plugins, compiled into the binary so `blastwall run restart-on-oom`
 //! works on a fresh machine. Built from `plugins/` by the build script.
+//! [`dev`] signs them with a development key.
+
+pub mod dev;
 
 use std::sync::Arc;
 
@@ -35,6 +38,11 @@ pub const ALL: [Bundled; 4] = [
     bundle!("rotate-full-disk"),
 ];
 
+/// The plugin `blastwall demo` uses to show the fuel and memory limits: it
+/// loops or allocates forever on purpose. Not in [`ALL`], so nothing but the
+/// demo loads it, and no catalog outside the demo can name it.
+pub const DEMO_FAULTS: Bundled = bundle!("demo-faults");
+
 /// The bundled plugin called `name`, if any.
 pub fn find(name: &str) -> Option<Bundled> {
     ALL.into_iter().find(|b| b.name == name)
@@ -63,10 +71,11 @@ pub fn insecure_unsigned_all() -> Vec<Arc<PluginArtifact>> {
 mod tests {
     #[test]
     fn every_bundled_manifest_parses_and_names_its_plugin() {
-        for bundled in super::ALL {
+        for bundled in super::ALL.into_iter().chain([super::DEMO_FAULTS]) {
             let manifest = bundled.manifest();
             assert_eq!(manifest.name, bundled.name);
             assert!(bundled.wasm.starts_with(b"\0asm"));
         }
+        assert!(super::find(super::DEMO_FAULTS.name).is_none());
     }
 }

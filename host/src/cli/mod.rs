@@ -1,6 +1,7 @@
 //! The command line: argument definitions and one module per command.
 
 mod audit;
+mod demo;
 mod guard;
 mod handle;
 mod keys;
@@ -48,6 +49,8 @@ pub enum Command {
     /// Verify, query and export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Replay sample incidents through the whole loop in process and show what happened.
+    Demo(demo::DemoArgs),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -61,6 +64,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Plugin(command) => plugin::plugin(command),
         Command::Review(args) => review::review(args),
         Command::Audit(command) => audit::audit(command).await,
+        Command::Demo(args) => demo::demo(args).await,
         Command::ManifestSchema => {
             println!("{}", crate::manifest::json_schema());
             Ok(ExitCode::SUCCESS)

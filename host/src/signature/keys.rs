@@ -133,25 +133,33 @@ fn write_new(path: &Path, contents: &str, mode: u32) -> Result<(), KeyError> {
         })
 }
 
+/// The public key in SubjectPublicKeyInfo PEM, as trust stores hold it.
+pub fn public_key_pem(key: &VerifyingKey) -> String {
+    key.to_public_key_pem(LineEnding::LF)
+        .expect("an Ed25519 key always encodes as SPKI")
+}
+
+/// Writes `key` to a new file at `path` as PKCS#8 PEM, mode 0600. Never
+/// overwrites: an existing file is [`KeyError::Exists`].
+pub fn write_signing_key(path: &Path, key: &SigningKey) -> Result<(), KeyError> {
+    let private = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .expect("an Ed25519 key always encodes as PKCS#8");
+    write_new(path, &private, 0o600)
+}
+
 /// Generates a key pair and writes `DIR/NAME.key` (mode 0600) and `DIR/NAME.pub`.
 /// Returns the two paths and the key id. Never overwrites an existing file.
 pub fn generate_files(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf, KeyId), KeyError> {
     check_name(name)?;
     let key = generate()?;
-    let private = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .expect("an Ed25519 key always encodes as PKCS#8");
-    let public = key
-        .verifying_key()
-        .to_public_key_pem(LineEnding::LF)
-        .expect("an Ed25519 key always encodes as SPKI");
     let key_path = dir.join(format!("{name}.key"));
     let pub_path = dir.join(format!("{name}.pub"));
     if pub_path.exists() {
         return Err(KeyError::Exists(pub_path.display().to_string()));
     }
-    write_new(&key_path, &private, 0o600)?;
-    write_new(&pub_path, &public, 0o644)?;
+    write_signing_key(&key_path, &key)?;
+    write_new(&pub_path, &public_key_pem(&key.verifying_key()), 0o644)?;
     Ok((key_path, pub_path, KeyId::of(&key.verifying_key())))
 }
 

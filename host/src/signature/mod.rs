@@ -25,7 +25,10 @@ use sha2::{Digest as _, Sha256};
 
 pub use artifact::{Digest, PluginArtifact, Provenance};
 pub use format::{FormatError, MANIFEST_SECTION, SIGNATURE_SECTION, split};
-pub use keys::{KeyError, KeyId, generate_files, read_signing_key, read_verifying_key};
+pub use keys::{
+    KeyError, KeyId, generate, generate_files, public_key_pem, read_signing_key,
+    read_verifying_key, write_signing_key,
+};
 pub use trust::{TrustError, TrustStore, TrustedKey};
 
 use crate::manifest::{Manifest, ManifestError};
