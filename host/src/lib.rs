@@ -47,6 +47,7 @@ pub mod respond;
 pub mod review;
 pub mod sandbox;
 pub mod secret;
+pub mod serve;
 pub mod signature;
 pub mod store;
 pub mod verify;

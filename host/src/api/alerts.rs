@@ -44,9 +44,10 @@ pub(super) async fn post(
         ));
     }
     let firing = alerts.iter().filter(|a| a.status != "resolved").count();
-    let sender = app.queue.sender().map_err(|_| {
-        ApiError::unavailable("the host is shutting down", RETRY_AFTER_SECONDS)
-    })?;
+    let sender = app
+        .queue
+        .sender()
+        .map_err(|_| ApiError::unavailable("the host is shutting down", RETRY_AFTER_SECONDS))?;
     // Room first, so a full queue admits nothing and Alertmanager's retry
     // delivers the whole payload again.
     let mut permits = sender.try_reserve_many(firing).map_err(|_| {
@@ -66,7 +67,9 @@ pub(super) async fn post(
             }
             Admitted::Firing(admission) => {
                 let id = admission.id.clone();
-                let permit = permits.next().expect("one permit reserved per firing alert");
+                let permit = permits
+                    .next()
+                    .expect("one permit reserved per firing alert");
                 let queued = app.queue.send(permit, Queued { admission, arrived });
                 let status = if queued { "queued" } else { "in-progress" };
                 incidents.push(json!({"incident": id, "status": status}));
@@ -81,10 +84,9 @@ pub(super) async fn post(
 
 fn refusal(refusal: QueueRefusal) -> ApiError {
     match refusal {
-        QueueRefusal::Full => ApiError::unavailable(
-            "the alert queue is full; retry later",
-            RETRY_AFTER_SECONDS,
-        ),
+        QueueRefusal::Full => {
+            ApiError::unavailable("the alert queue is full; retry later", RETRY_AFTER_SECONDS)
+        }
         QueueRefusal::Closing => {
             ApiError::unavailable("the host is shutting down", RETRY_AFTER_SECONDS)
         }

@@ -52,7 +52,12 @@ pub const INCIDENT_READERS: &[Role] = &[Role::Operator, Role::Admin, Role::AiAge
 /// Roles that may read and change everything operators steer.
 pub const OPERATORS: &[Role] = &[Role::Operator, Role::Admin];
 /// Every role (e.g. for the API description).
-pub const ANY: &[Role] = &[Role::AlertSource, Role::AiAgent, Role::Operator, Role::Admin];
+pub const ANY: &[Role] = &[
+    Role::AlertSource,
+    Role::AiAgent,
+    Role::Operator,
+    Role::Admin,
+];
 
 /// Who made a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,14 +124,17 @@ impl Tokens {
                 (Some(hex_digest), None) => {
                     let bytes = hex::decode(hex_digest)
                         .ok()
-                        .filter(|b| b.len() == 32 && hex_digest.bytes().all(|c| !c.is_ascii_uppercase()))
-                        .ok_or_else(|| format!("{which}: sha256 must be 64 lowercase hex digits"))?;
+                        .filter(|b| {
+                            b.len() == 32 && hex_digest.bytes().all(|c| !c.is_ascii_uppercase())
+                        })
+                        .ok_or_else(|| {
+                            format!("{which}: sha256 must be 64 lowercase hex digits")
+                        })?;
                     <[u8; 32]>::try_from(bytes.as_slice()).expect("32 bytes")
                 }
                 (None, Some(var)) => {
-                    let value = std::env::var(var).map_err(|_| {
-                        format!("{which}: environment variable {var} is not set")
-                    })?;
+                    let value = std::env::var(var)
+                        .map_err(|_| format!("{which}: environment variable {var} is not set"))?;
                     if value.len() < MIN_TOKEN_LEN {
                         return Err(format!(
                             "{which}: the token in {var} is shorter than {MIN_TOKEN_LEN} characters"

@@ -64,7 +64,9 @@ pub(super) async fn deny(
         .filter(|r| !r.trim().is_empty())
         .ok_or_else(|| ApiError::bad_request("denying needs a reason: {\"reason\": \"…\"}"))?;
     if reason.len() > 512 {
-        return Err(ApiError::bad_request("the reason must be at most 512 characters"));
+        return Err(ApiError::bad_request(
+            "the reason must be at most 512 characters",
+        ));
     }
     let approval = app
         .responder
@@ -137,13 +139,12 @@ pub(super) async fn clear_kill_switch(
     let scope = scope(params.scope.as_deref())?;
     let described = scope
         .as_ref()
-        .map_or("global kill switch".to_string(), |s| format!("kill switch on {s}"));
-    let cleared = operate::clear_kill_switch(
-        app.responder.store().as_ref(),
-        scope,
-        &caller.audit_name(),
-    )
-    .await?;
+        .map_or("global kill switch".to_string(), |s| {
+            format!("kill switch on {s}")
+        });
+    let cleared =
+        operate::clear_kill_switch(app.responder.store().as_ref(), scope, &caller.audit_name())
+            .await?;
     if cleared {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -78,16 +78,19 @@ pub(super) async fn one(
     let Some(row) = store.incident(&id).await? else {
         return Err(ApiError::not_found(format!("no incident {id}")));
     };
-    let records = store.audit().incident(&id).await.map_err(|e| {
-        ApiError::internal("reading the audit chain", &e)
-    })?;
+    let records = store
+        .audit()
+        .incident(&id)
+        .await
+        .map_err(|e| ApiError::internal("reading the audit chain", &e))?;
     let timeline: Vec<Value> = records.iter().map(timeline_entry).collect();
     Ok(Json(json!({"incident": row, "timeline": timeline})))
 }
 
 /// One audit record as a timeline entry: its body as JSON, not text.
 pub(super) fn timeline_entry(record: &Record) -> Value {
-    let body: Value = serde_json::from_str(&record.body).unwrap_or(Value::String(record.body.clone()));
+    let body: Value =
+        serde_json::from_str(&record.body).unwrap_or(Value::String(record.body.clone()));
     json!({
         "seq": record.seq,
         "at": record.at,

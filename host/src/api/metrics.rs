@@ -70,11 +70,7 @@ impl Metrics {
             "Decisions on alerts, by kind (execute, shadow, await-approval, notify, hold, refuse, duplicate, resolved, interrupted)",
             metrics.decisions.clone(),
         );
-        registry.register(
-            "runs",
-            "Plugin runs, by outcome",
-            metrics.runs.clone(),
-        );
+        registry.register("runs", "Plugin runs, by outcome", metrics.runs.clone());
         registry.register(
             "capability_denials",
             "Capability calls a grant refused",
@@ -113,7 +109,11 @@ impl Metrics {
 
     /// Counts an alert received.
     pub fn alert_received(&self, status: &str) {
-        let status = if status == "resolved" { "resolved" } else { "firing" };
+        let status = if status == "resolved" {
+            "resolved"
+        } else {
+            "firing"
+        };
         self.alerts
             .get_or_create(&vec![("status", status.to_string())])
             .inc();

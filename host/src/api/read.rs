@@ -60,7 +60,9 @@ pub(super) async fn verify(
     match app.responder.store().audit().verify().await {
         Ok(verified) => Ok((
             StatusCode::OK,
-            Json(json!({"valid": true, "records": verified.records, "head_hash": verified.head_hash})),
+            Json(
+                json!({"valid": true, "records": verified.records, "head_hash": verified.head_hash}),
+            ),
         )),
         // A broken chain is the answer, not a failure of the request: say
         // which record breaks it.

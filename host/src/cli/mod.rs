@@ -8,6 +8,7 @@ mod keys;
 mod plugin;
 mod review;
 mod run;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -46,6 +47,10 @@ pub enum Command {
     Review(review::ReviewArgs),
     /// Print the JSON schema of plugin manifests.
     ManifestSchema,
+    /// Serve the HTTP API and the loop behind it (embedded defaults: shadow mode, local dev trust).
+    Serve(Box<serve::ServeArgs>),
+    /// Make a bearer token for the API and print its [[api.tokens]] entry.
+    Token(serve::TokenArgs),
     /// Verify, query and export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -64,6 +69,8 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Plugin(command) => plugin::plugin(command),
         Command::Review(args) => review::review(args),
         Command::Audit(command) => audit::audit(command).await,
+        Command::Serve(args) => serve::serve(*args).await,
+        Command::Token(args) => serve::token(args),
         Command::Demo(args) => demo::demo(args).await,
         Command::ManifestSchema => {
             println!("{}", crate::manifest::json_schema());

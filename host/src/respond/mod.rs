@@ -145,7 +145,7 @@ pub enum Admitted {
     /// A firing alert, on the record, to be processed.
     Firing(Admission),
     /// A resolved alert: nothing more to do.
-    Resolved(Handled),
+    Resolved(Box<Handled>),
 }
 
 /// What the loop knows about an incident while handling it.
@@ -255,7 +255,7 @@ impl Responder {
     pub async fn handle(&self, alert: Alert) -> Result<Handled, RespondError> {
         let admitted = self.admit(vec![alert]).await?.pop();
         match admitted.expect("one alert in, one out") {
-            Admitted::Resolved(handled) => Ok(handled),
+            Admitted::Resolved(handled) => Ok(*handled),
             Admitted::Firing(admission) => self.process(admission).await,
         }
     }
@@ -274,7 +274,9 @@ impl Responder {
         for alert in alerts {
             let id = incident_id(&alert);
             if alert.status == "resolved" {
-                admitted.push(Admitted::Resolved(self.resolve(id, alert, now).await?));
+                admitted.push(Admitted::Resolved(Box::new(
+                    self.resolve(id, alert, now).await?,
+                )));
                 continue;
             }
             let target_text = match target_of(&alert) {
@@ -382,7 +384,9 @@ impl Responder {
             Decided::NotApprovable(reason) => Err(RespondError::NotApprovable(reason)),
             Decided::Decision { decision, run } => {
                 let decided = std::time::Instant::now();
-                let mut handled = self.follow(&case, resolved, prepared, decision, run).await?;
+                let mut handled = self
+                    .follow(&case, resolved, prepared, decision, run)
+                    .await?;
                 handled.decided = Some(decided);
                 Ok(handled)
             }

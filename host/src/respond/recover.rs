@@ -67,10 +67,14 @@ impl Responder {
         };
         let mut admissions = Vec::new();
         for row in self.store.incidents(&query).await? {
-            let alert = self.store.alert_of(&row.id).await?.ok_or(StoreError::Corrupt {
-                what: "incident without its alert",
-                value: row.id.clone(),
-            })?;
+            let alert = self
+                .store
+                .alert_of(&row.id)
+                .await?
+                .ok_or(StoreError::Corrupt {
+                    what: "incident without its alert",
+                    value: row.id.clone(),
+                })?;
             admissions.push(Admission {
                 id: row.id,
                 alert,
