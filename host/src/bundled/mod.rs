@@ -28,12 +28,18 @@ macro_rules! bundle {
 }
 
 /// Every bundled plugin.
-pub const ALL: [Bundled; 4] = [
+pub const ALL: [Bundled; 5] = [
     bundle!("restart-on-oom"),
     bundle!("scale-on-saturation"),
     bundle!("rollback-bad-deploy"),
     bundle!("rotate-full-disk"),
+    PLAN_RUNNER,
 ];
+
+/// The runner of AI agents' plans (see `plugins/plan-runner`). It travels
+/// inside the binary, so it is exactly as trusted as the host that runs it;
+/// its runs are always capped by the `ai-agent` tier, whatever its provenance.
+pub const PLAN_RUNNER: Bundled = bundle!("plan-runner");
 
 /// The bundled plugin called `name`, if any.
 pub fn find(name: &str) -> Option<Bundled> {
@@ -50,6 +56,14 @@ impl Bundled {
     pub fn insecure_unsigned(&self) -> PluginArtifact {
         PluginArtifact::insecure_unsigned(self.wasm.to_vec(), self.manifest())
     }
+}
+
+/// The plan runner as the host runs it for AI proposals.
+pub fn plan_runner() -> Arc<PluginArtifact> {
+    Arc::new(PluginArtifact::built_in(
+        PLAN_RUNNER.wasm.to_vec(),
+        PLAN_RUNNER.manifest(),
+    ))
 }
 
 /// Every bundled plugin as an unsigned artifact (development only: nothing vouches for them).
