@@ -5,6 +5,7 @@ mod guard;
 mod handle;
 mod keys;
 mod plugin;
+mod proposal;
 mod review;
 mod run;
 
@@ -41,6 +42,9 @@ pub enum Command {
     /// Sign and verify plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Sign AI proposals (the four Blastwall-* header values).
+    #[command(subcommand)]
+    Proposal(proposal::ProposalCommand),
     /// Review a plugin's capabilities, imports and escalations since an older version.
     Review(review::ReviewArgs),
     /// Print the JSON schema of plugin manifests.
@@ -59,6 +63,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Keygen(args) => keys::keygen(args),
         Command::Trust(command) => keys::trust(command),
         Command::Plugin(command) => plugin::plugin(command),
+        Command::Proposal(command) => proposal::proposal(command),
         Command::Review(args) => review::review(args),
         Command::Audit(command) => audit::audit(command).await,
         Command::ManifestSchema => {

@@ -25,7 +25,9 @@ pub use envelope::{
     HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, Headers, SignedHeaders, Verified,
     new_nonce, sign, signed_message, verify,
 };
-pub use plan::{Action, Arguments, MAX_ACTIONS, MAX_BODY_BYTES, MAX_RATIONALE_BYTES, Plan};
+pub use plan::{
+    Action, Arguments, MAX_ACTIONS, MAX_BODY_BYTES, MAX_RATIONALE_BYTES, Plan, check_actions,
+};
 
 use crate::policy::Tier;
 use crate::signature::KeyId;
@@ -106,6 +108,10 @@ pub enum ProposalError {
     /// The nonce (or component proposal) was accepted before (409).
     #[error("replayed proposal: {0}")]
     Replayed(String),
+    /// A component proposal's signed file did not verify (400 when
+    /// malformed, 401 otherwise).
+    #[error("component proposal: {0}")]
+    Component(crate::signature::VerifyError),
 }
 
 impl ProposalError {
@@ -121,6 +127,8 @@ impl ProposalError {
             | ProposalError::Stale { .. } => 401,
             ProposalError::WrongTier { .. } => 403,
             ProposalError::Replayed(_) => 409,
+            ProposalError::Component(crate::signature::VerifyError::Malformed(_)) => 400,
+            ProposalError::Component(_) => 401,
         }
     }
 }

@@ -133,24 +133,29 @@ impl Plan {
                 self.rationale.len()
             ));
         }
-        if self.actions.is_empty() || self.actions.len() > MAX_ACTIONS {
-            return Err(format!(
-                "{} actions; a plan holds 1 to {MAX_ACTIONS}",
-                self.actions.len()
-            ));
-        }
-        for (index, action) in self.actions.iter().enumerate() {
-            action
-                .check()
-                .map_err(|e| format!("action {index} ({}): {e}", action.capability))?;
-        }
-        Ok(())
+        check_actions(&self.actions)
     }
 
     /// The actions as the plan runner reads them (its `plan` parameter).
     pub fn actions_json(&self) -> String {
         serde_json::to_string(&self.actions).expect("actions serialise")
     }
+}
+
+/// Checks a plan's actions: 1 to [`MAX_ACTIONS`], each well formed.
+pub fn check_actions(actions: &[Action]) -> Result<(), String> {
+    if actions.is_empty() || actions.len() > MAX_ACTIONS {
+        return Err(format!(
+            "{} actions; a plan holds 1 to {MAX_ACTIONS}",
+            actions.len()
+        ));
+    }
+    for (index, action) in actions.iter().enumerate() {
+        action
+            .check()
+            .map_err(|e| format!("action {index} ({}): {e}", action.capability))?;
+    }
+    Ok(())
 }
 
 impl Action {
