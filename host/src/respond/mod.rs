@@ -16,6 +16,7 @@ mod build;
 mod component;
 mod notify;
 pub mod operate;
+mod proposal_run;
 mod propose;
 mod witness;
 
