@@ -5,11 +5,12 @@
 use std::path::Path;
 
 /// The example plugins, as named in `plugins/Cargo.toml`.
-const PLUGINS: [&str; 4] = [
+const PLUGINS: [&str; 5] = [
     "restart-on-oom",
     "scale-on-saturation",
     "rollback-bad-deploy",
     "rotate-full-disk",
+    "plan-runner",
 ];
 
 /// Plugins bundled for `blastwall demo` only, never offered as examples.

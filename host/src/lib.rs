@@ -41,6 +41,7 @@ pub mod guardrails;
 pub mod incident;
 pub mod manifest;
 pub mod policy;
+pub mod proposal;
 pub mod provider;
 pub mod remediation;
 pub mod respond;

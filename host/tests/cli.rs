@@ -127,7 +127,7 @@ fn bad_input_gets_a_specific_error() {
                 "examples/alerts/oom-killed.json",
                 "--insecure-unsigned",
             ],
-            "error: no plugin file \"no-such-plugin\" and no bundled plugin of that name (bundled: restart-on-oom, scale-on-saturation, rollback-bad-deploy, rotate-full-disk)",
+            "error: no plugin file \"no-such-plugin\" and no bundled plugin of that name (bundled: restart-on-oom, scale-on-saturation, rollback-bad-deploy, rotate-full-disk, plan-runner)",
         ),
         (
             &[

@@ -8,6 +8,7 @@ mod approvals;
 mod loading;
 mod plugins;
 mod precompiled;
+mod proposals;
 mod respond;
 mod signing;
 mod verification;

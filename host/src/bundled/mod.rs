@@ -31,17 +31,23 @@ macro_rules! bundle {
 }
 
 /// Every bundled plugin.
-pub const ALL: [Bundled; 4] = [
+pub const ALL: [Bundled; 5] = [
     bundle!("restart-on-oom"),
     bundle!("scale-on-saturation"),
     bundle!("rollback-bad-deploy"),
     bundle!("rotate-full-disk"),
+    PLAN_RUNNER,
 ];
 
 /// The plugin `blastwall demo` uses to show the fuel and memory limits: it
 /// loops or allocates forever on purpose. Not in [`ALL`], so nothing but the
 /// demo loads it, and no catalog outside the demo can name it.
 pub const DEMO_FAULTS: Bundled = bundle!("demo-faults");
+
+/// The runner of AI agents' plans (see `plugins/plan-runner`). It travels
+/// inside the binary, so it is exactly as trusted as the host that runs it;
+/// its runs are always capped by the `ai-agent` tier, whatever its provenance.
+pub const PLAN_RUNNER: Bundled = bundle!("plan-runner");
 
 /// The bundled plugin called `name`, if any.
 pub fn find(name: &str) -> Option<Bundled> {
@@ -58,6 +64,14 @@ impl Bundled {
     pub fn insecure_unsigned(&self) -> PluginArtifact {
         PluginArtifact::insecure_unsigned(self.wasm.to_vec(), self.manifest())
     }
+}
+
+/// The plan runner as the host runs it for AI proposals.
+pub fn plan_runner() -> Arc<PluginArtifact> {
+    Arc::new(PluginArtifact::built_in(
+        PLAN_RUNNER.wasm.to_vec(),
+        PLAN_RUNNER.manifest(),
+    ))
 }
 
 /// Every bundled plugin as an unsigned artifact (development only: nothing vouches for them).

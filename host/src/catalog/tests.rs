@@ -88,7 +88,7 @@ fn explains_every_invalid_entry() {
         ),
         (
             "[catalog.oom-killed]\nplugin = \"restart-on-oom@9.9.9\"",
-            "catalog class oom-killed: plugin restart-on-oom@9.9.9 is not loaded (loaded: restart-on-oom@0.1.0, scale-on-saturation@0.1.0, rollback-bad-deploy@0.1.0, rotate-full-disk@0.1.0)",
+            "catalog class oom-killed: plugin restart-on-oom@9.9.9 is not loaded (loaded: restart-on-oom@0.1.0, scale-on-saturation@0.1.0, rollback-bad-deploy@0.1.0, rotate-full-disk@0.1.0, plan-runner@0.1.0)",
         ),
         (
             "[catalog.oom-killed]\nplugin = \"rotate-full-disk@0.1.0\"",

@@ -91,6 +91,14 @@ impl Classifier {
         })
     }
 
+    /// The highest confidence a model's answer carries, and so an AI agent's
+    /// proposal: the model's `max-confidence`, else its default.
+    pub fn max_confidence(&self) -> f32 {
+        self.model
+            .as_ref()
+            .map_or_else(model::default_cap, ModelClassifier::max_confidence)
+    }
+
     /// Classifies `alert` into one of `classes` (the catalog's), or unknown.
     pub async fn classify(&self, alert: &Alert, classes: &[&str]) -> Classification {
         if let Some((index, rule)) = first_match(&self.rules, alert) {

@@ -55,7 +55,7 @@ fn default_timeout() -> Duration {
     Duration::from_secs(10)
 }
 
-fn default_cap() -> f32 {
+pub(super) fn default_cap() -> f32 {
     0.9
 }
 
@@ -155,6 +155,11 @@ impl ModelClassifier {
     /// The model's name, for records.
     pub fn model(&self) -> &str {
         &self.model
+    }
+
+    /// The highest confidence an answer can carry.
+    pub fn max_confidence(&self) -> f32 {
+        self.max_confidence
     }
 
     /// Asks the model to pick one of `classes` for `alert`.

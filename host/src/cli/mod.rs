@@ -6,6 +6,7 @@ mod guard;
 mod handle;
 mod keys;
 mod plugin;
+mod proposal;
 mod review;
 mod run;
 mod serve;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Sign and verify plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Sign AI proposals (the four Blastwall-* header values).
+    #[command(subcommand)]
+    Proposal(proposal::ProposalCommand),
     /// Review a plugin's capabilities, imports and escalations since an older version.
     Review(review::ReviewArgs),
     /// Print the JSON schema of plugin manifests.
@@ -67,6 +71,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Keygen(args) => keys::keygen(args),
         Command::Trust(command) => keys::trust(command),
         Command::Plugin(command) => plugin::plugin(command),
+        Command::Proposal(command) => proposal::proposal(command),
         Command::Review(args) => review::review(args),
         Command::Audit(command) => audit::audit(command).await,
         Command::Serve(args) => serve::serve(*args).await,

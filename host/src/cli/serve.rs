@@ -212,6 +212,10 @@ fn plugin_info(plugin: &PluginArtifact, development: bool) -> PluginInfo {
             signer,
             tier,
         } => (format!("{signer} ({key_id})"), tier.as_str().to_string()),
+        Provenance::BuiltIn => (
+            "built into this binary".to_string(),
+            "ai-agent (always capped)".to_string(),
+        ),
         Provenance::InsecureUnsigned => ("unsigned".to_string(), "none".to_string()),
     };
     PluginInfo {

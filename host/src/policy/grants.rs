@@ -275,7 +275,7 @@ impl Grants {
     pub fn check_target(&self, capability: Capability, workload: &Workload) -> Result<(), Denial> {
         let grant = self
             .target_grant(capability)
-            .ok_or_else(|| Denial(format!("capability {capability} is not granted")))?;
+            .ok_or_else(|| self.not_granted(capability))?;
         if grant.allows(workload) {
             Ok(())
         } else {
@@ -331,7 +331,7 @@ impl Grants {
         let grant = self
             .log_rotation
             .as_ref()
-            .ok_or_else(|| Denial("capability log-rotation is not granted".into()))?;
+            .ok_or_else(|| self.not_granted(Capability::LogRotation))?;
         if grant.allows(name) {
             Ok(())
         } else {
@@ -340,6 +340,17 @@ impl Grants {
                 name.chars().take(64).collect::<String>(),
                 grant.describe()
             )))
+        }
+    }
+
+    /// The denial of a call to a capability this run does not hold, naming
+    /// the layer that withheld it when the manifest declared it.
+    fn not_granted(&self, capability: Capability) -> Denial {
+        match self.withheld_by(capability) {
+            Some(layer) => Denial(format!(
+                "capability {capability} is not granted: {layer} withholds it"
+            )),
+            None => Denial(format!("capability {capability} is not granted")),
         }
     }
 

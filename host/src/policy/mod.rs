@@ -146,6 +146,18 @@ pub fn grant(
     policy: &Policy,
     target: &Workload,
 ) -> Result<Grants, GrantError> {
+    grant_within(declared, tier, policy, &[], target)
+}
+
+/// [`grant`], further narrowed by `layers`, each named in denials (e.g. the
+/// catalog entry whose consent an AI proposal borrows).
+pub fn grant_within(
+    declared: &CapabilityScopes,
+    tier: Option<(Tier, &TierCaps)>,
+    policy: &Policy,
+    layers: &[(&str, &CapabilityScopes)],
+    target: &Workload,
+) -> Result<Grants, GrantError> {
     let mut grants = Grants::from_declared(declared);
     let mut only = vec![TargetPattern::exact(target)];
     let tier_confines = tier.is_some_and(|(_, caps)| caps.confine_to_incident_target);
@@ -159,6 +171,9 @@ pub fn grant(
     }
     if let Some(layer) = &policy.grant {
         grants.narrow(layer, "policy")?;
+    }
+    for (who, layer) in layers {
+        grants.narrow(layer, who)?;
     }
     if policy.confine_to_incident_target || tier_confines {
         grants.confine_to(&only);

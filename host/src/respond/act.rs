@@ -23,9 +23,9 @@ use crate::verify::{self, Verification};
 /// a plugin that cannot be granted what it needs is refused without using
 /// up attempts, rate limits or the storm budget.
 pub(crate) struct Prepared {
-    artifact: Arc<PluginArtifact>,
-    grants: Grants,
-    plugin: LoadedPlugin,
+    pub(super) artifact: Arc<PluginArtifact>,
+    pub(super) grants: Grants,
+    pub(super) plugin: LoadedPlugin,
 }
 
 /// One run as the loop reports it.
@@ -75,7 +75,7 @@ impl RunSummary {
     }
 }
 
-fn label(artifact: &PluginArtifact) -> String {
+pub(super) fn label(artifact: &PluginArtifact) -> String {
     format!(
         "{}@{}",
         artifact.manifest().name,

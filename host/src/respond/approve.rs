@@ -24,6 +24,8 @@ impl Responder {
         let approval = self.pending(id).await?;
         match approval.subject.get("kind").and_then(|k| k.as_str()) {
             Some("catalog") => self.approve_catalog(approval, by).await,
+            Some("plan") => self.approve_plan(approval, by).await,
+            Some("component") => self.approve_component(approval, by).await,
             other => Err(RespondError::Unrunnable(format!(
                 "approval {id} holds an unknown kind of subject {other:?}"
             ))),

@@ -9,9 +9,10 @@ use crate::config::HostConfig;
 use crate::escalate::Escalator;
 use crate::guardrails::Window;
 use crate::policy::TierPolicy;
+use crate::proposal::ProposalSettings;
 use crate::provider::Provider;
 use crate::sandbox::Sandbox;
-use crate::signature::PluginArtifact;
+use crate::signature::{PluginArtifact, TrustStore};
 use crate::store::Store;
 use crate::verify::Prometheus;
 
@@ -83,6 +84,23 @@ impl Responder {
             store: parts.store,
             escalator,
             prometheus,
+            trust: None,
+            proposals: crate::proposal::ProposalSettings::default(),
+            plan_runner: crate::bundled::plan_runner(),
         })
+    }
+
+    /// Accepts AI proposals signed by the `ai-agent` keys of `trust`. Without
+    /// a trust store, every proposal is refused. The store is read once:
+    /// revoking an agent's key takes effect when the host is rebuilt.
+    pub fn with_trust(mut self, trust: Arc<TrustStore>) -> Self {
+        self.trust = Some(trust);
+        self
+    }
+
+    /// Judges proposals with `settings` instead of the defaults.
+    pub fn with_proposal_settings(mut self, settings: ProposalSettings) -> Self {
+        self.proposals = settings;
+        self
     }
 }

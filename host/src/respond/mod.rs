@@ -13,8 +13,11 @@
 mod act;
 mod approve;
 mod build;
+mod component;
 mod notify;
 pub mod operate;
+mod proposal_run;
+mod propose;
 mod recover;
 mod witness;
 
@@ -44,6 +47,7 @@ use crate::workload::Workload;
 
 pub use act::RunSummary;
 pub use build::Parts;
+pub use propose::ProposeError;
 
 /// Everything the loop needs, built once at start by [`Responder::from_config`].
 pub struct Responder {
@@ -58,6 +62,11 @@ pub struct Responder {
     store: Arc<dyn Store>,
     escalator: Escalator,
     prometheus: Option<Prometheus>,
+    /// Keys AI agents sign proposals with; none: proposals are refused.
+    trust: Option<Arc<crate::signature::TrustStore>>,
+    proposals: crate::proposal::ProposalSettings,
+    /// The built-in runner of agents' plans.
+    plan_runner: Arc<crate::signature::PluginArtifact>,
 }
 
 /// Why the loop could not handle an alert. Only the store can fail it: when

@@ -235,7 +235,9 @@ fn read_subject(
                     tier: Some(tier.to_string()),
                     status: "trusted".into(),
                 },
-                Provenance::InsecureUnsigned => unreachable!("verify only yields signed artifacts"),
+                Provenance::InsecureUnsigned | Provenance::BuiltIn => {
+                    unreachable!("verify only yields signed artifacts")
+                }
             },
             Err(error) => {
                 findings.push(Finding {

@@ -5,6 +5,14 @@
 //! imports a capability its manifest does not declare, or one the policy does
 //! not grant, or any WASI interface outside the restricted set, is refused
 //! with an error naming the import. Nothing it imports is ever stubbed out.
+//!
+//! One exception, chosen by the host and never by the plugin
+//! ([`Withheld::DenyEachCall`], used for the runner of AI agents' plans): an
+//! import its manifest declares but a later layer withheld is linked to the
+//! real host function with *no grant*, so each call is refused by the grant
+//! check and recorded as a denial. Nothing ungranted can happen either way;
+//! the difference is that a plan asking for a forbidden capability meets its
+//! denial at the call, on the record, instead of stopping every plan at load.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -110,7 +118,8 @@ pub struct PluginSummary {
     pub digest: Digest,
     /// How the bytes came to be trusted.
     pub provenance: Provenance,
-    /// Capability interfaces linked into it.
+    /// Capability interfaces linked into it (with [`Withheld::DenyEachCall`],
+    /// also the withheld ones it imports, whose every call is denied).
     pub linked: BTreeSet<Capability>,
     /// Every import of the component, for review.
     pub imports: Vec<String>,
@@ -151,14 +160,29 @@ pub fn imports_of(engine: &Engine, component: &Component) -> Vec<String> {
         .collect()
 }
 
-/// Checks every import against the manifest and the grants.
+/// What a load does with an import whose capability the manifest declares
+/// but a tier, the catalog or the policy withheld.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Withheld {
+    /// Refuse the load, naming the layer that withheld it (the default).
+    #[default]
+    Refuse,
+    /// Link it without a grant: every call is denied at call time.
+    DenyEachCall,
+}
+
+/// Checks every import against the manifest and the grants, and returns the
+/// capability interfaces to link: the granted ones, plus, with
+/// [`Withheld::DenyEachCall`], the declared-but-withheld ones it imports.
 pub fn check_imports(
     manifest: &Manifest,
     imports: &[String],
     grants: &Grants,
-) -> Result<(), LoadError> {
+    withheld: Withheld,
+) -> Result<BTreeSet<Capability>, LoadError> {
     let declared = manifest.capabilities.capabilities();
     let granted = grants.capabilities();
+    let mut linked = granted.clone();
     let name = || manifest.name.clone();
     for import in imports {
         if let Some(rest) = import.strip_prefix(PACKAGE) {
@@ -181,6 +205,10 @@ pub fn check_imports(
                 });
             }
             if !granted.contains(&capability) {
+                if withheld == Withheld::DenyEachCall {
+                    linked.insert(capability);
+                    continue;
+                }
                 return Err(LoadError::NotGranted {
                     name: name(),
                     import: import.clone(),
@@ -204,7 +232,7 @@ pub fn check_imports(
             });
         }
     }
-    Ok(())
+    Ok(linked)
 }
 
 /// A linker with the restricted WASI, `context`, and exactly the `granted` capabilities.

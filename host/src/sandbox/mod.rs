@@ -31,7 +31,7 @@ use wasmtime::{Engine, Store};
 
 pub use journal::{CallRecord, CallResult, LogLine};
 pub use limits::{Ceilings, RunLimits};
-pub use load::{LoadError, LoadedPlugin, PluginSummary};
+pub use load::{LoadError, LoadedPlugin, PluginSummary, Withheld};
 pub use report::{DenialRecord, Effect, Outcome, RunReport};
 pub use wasi::{ALLOWED_WASI, Output};
 
@@ -176,9 +176,21 @@ impl Sandbox {
         artifact: &PluginArtifact,
         grants: &Grants,
     ) -> Result<LoadedPlugin, LoadError> {
+        self.load_with(artifact, grants, Withheld::Refuse)
+    }
+
+    /// [`Sandbox::load`], choosing what happens to a declared capability a
+    /// layer withheld (see [`Withheld`]). The grant checked on every call is
+    /// `grants` either way.
+    pub fn load_with(
+        &self,
+        artifact: &PluginArtifact,
+        grants: &Grants,
+        withheld: Withheld,
+    ) -> Result<LoadedPlugin, LoadError> {
         let compiled = self.compile(artifact)?;
-        load::check_imports(artifact.manifest(), &compiled.imports, grants)?;
-        let granted = grants.capabilities();
+        let granted =
+            load::check_imports(artifact.manifest(), &compiled.imports, grants, withheld)?;
         let key = (artifact.digest(), granted.clone());
         let cached = self.linked.lock().expect("cache lock").get(&key).cloned();
         let pre = match cached {

@@ -53,6 +53,9 @@ pub enum Provenance {
     },
     /// Nobody vouched for these bytes; allowed only by an explicit development flag.
     InsecureUnsigned,
+    /// Compiled into the host's own binary (the plan runner): as trusted as
+    /// the host itself, and capped by whatever tier its caller runs it under.
+    BuiltIn,
 }
 
 impl Provenance {
@@ -60,7 +63,7 @@ impl Provenance {
     pub fn tier(&self) -> Option<Tier> {
         match self {
             Provenance::Signed { tier, .. } => Some(*tier),
-            Provenance::InsecureUnsigned => None,
+            Provenance::InsecureUnsigned | Provenance::BuiltIn => None,
         }
     }
 }
@@ -94,6 +97,18 @@ impl PluginArtifact {
             manifest,
             digest,
             provenance: Provenance::InsecureUnsigned,
+        }
+    }
+
+    /// A plugin compiled into this binary. Only [`crate::bundled`] calls this,
+    /// for the plan runner.
+    pub(crate) fn built_in(bytes: Vec<u8>, manifest: Manifest) -> Self {
+        let digest = Digest::of(&bytes);
+        PluginArtifact {
+            bytes,
+            manifest,
+            digest,
+            provenance: Provenance::BuiltIn,
         }
     }
 

@@ -181,6 +181,20 @@ pub fn claims(bytes: &[u8]) -> Result<Claims<'_>, VerifyError> {
     })
 }
 
+/// An Ed25519 signature from exactly 128 lowercase hex digits. Only the
+/// canonical spelling is accepted, so no two inputs differing in any byte
+/// both verify.
+pub(crate) fn signature_from_hex(text: &str) -> Option<Signature> {
+    let canonical = text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    canonical
+        .then(|| hex::decode(text).ok())
+        .flatten()
+        .and_then(|raw| <[u8; 64]>::try_from(raw).ok())
+        .map(|raw| Signature::from_bytes(&raw))
+}
+
 /// Verifies `bytes` against `trust` and returns the artifact to load.
 pub fn verify(bytes: &[u8], trust: &TrustStore) -> Result<PluginArtifact, VerifyError> {
     let claims = claims(bytes)?;
@@ -215,20 +229,9 @@ pub fn verify(bytes: &[u8], trust: &TrustStore) -> Result<PluginArtifact, Verify
             "the manifest differs from the manifest that was signed".into(),
         ));
     }
-    // Only the canonical (lowercase) spelling is accepted, so no two files
-    // differing in any byte both verify.
-    let canonical = record
-        .signature
-        .bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    let signature = canonical
-        .then(|| hex::decode(&record.signature).ok())
-        .flatten()
-        .and_then(|raw| <[u8; 64]>::try_from(raw).ok())
-        .map(|raw| Signature::from_bytes(&raw))
-        .ok_or_else(|| {
-            VerifyError::Malformed("the signature is not 64 hex-encoded bytes".into())
-        })?;
+    let signature = signature_from_hex(&record.signature).ok_or_else(|| {
+        VerifyError::Malformed("the signature is not 64 hex-encoded bytes".into())
+    })?;
     TrustStore::verifying_key(entry)
         .verify_strict(
             &signed_message(&component_hash, &manifest_hash, &record.key_id),

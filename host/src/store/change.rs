@@ -107,6 +107,21 @@ pub enum Change {
         /// Now.
         at: Millis,
     },
+    /// Spends a proposal's nonce: refused, with nothing of its commit
+    /// applied, if `(key, nonce)` was spent before, so a signed proposal is
+    /// accepted once even across processes sharing the store. Spent nonces
+    /// past their `expires` are pruned (a proposal that old is refused as
+    /// stale anyway); `None` keeps one for good.
+    SpendNonce {
+        /// The signing key's id.
+        key: String,
+        /// The nonce.
+        nonce: String,
+        /// Now.
+        at: Millis,
+        /// When a replay would be refused as stale anyway.
+        expires: Option<Millis>,
+    },
     /// Decides on an incident (see [`DecideRequest`]).
     Decide(Box<DecideRequest>),
 }

@@ -167,6 +167,14 @@ pub(super) fn op(change: Change) -> Op {
             ),
         ),
         Change::DeleteWindow { name } => statement("DELETE FROM windows WHERE name = ?", (name,)),
+        Change::SpendNonce {
+            key,
+            nonce,
+            at,
+            expires,
+        } => Box::new(move |conn: &rusqlite::Connection, _: &mut Vec<Entry>| {
+            spend_nonce(conn, &key, &nonce, at, expires)
+        }),
         Change::DenyApproval { id, by, reason, at } => {
             Box::new(move |conn: &rusqlite::Connection, _: &mut Vec<Entry>| {
                 deny_approval(conn, &id, &by, &reason, at)
@@ -203,5 +211,32 @@ fn deny_approval(
     )
     .and_then(|mut s| s.execute(params![at, incident]))
     .map_err(db)?;
+    Ok(1)
+}
+
+/// Spends `(key, nonce)` once, or refuses; prunes nonces that have expired.
+fn spend_nonce(
+    conn: &rusqlite::Connection,
+    key: &str,
+    nonce: &str,
+    at: crate::guardrails::Millis,
+    expires: Option<crate::guardrails::Millis>,
+) -> Result<i64, OpError> {
+    use rusqlite::params;
+    conn.prepare_cached("DELETE FROM spent_nonces WHERE expires < ?")
+        .and_then(|mut s| s.execute(params![at]))
+        .map_err(db)?;
+    let spent = conn
+        .prepare_cached(
+            "INSERT INTO spent_nonces (key, nonce, at, expires) VALUES (?, ?, ?, ?)
+             ON CONFLICT (key, nonce) DO NOTHING",
+        )
+        .and_then(|mut s| s.execute(params![key, nonce, at, expires.unwrap_or(i64::MAX)]))
+        .map_err(db)?;
+    if spent == 0 {
+        return Err(OpError::Refused(format!(
+            "nonce {nonce:?} of key {key} was already used"
+        )));
+    }
     Ok(1)
 }

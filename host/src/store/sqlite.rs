@@ -24,7 +24,7 @@ use crate::audit::{AuditLog, Committed, Entry};
 use crate::guardrails::KillSwitch;
 use crate::workload::Workload;
 
-const SCHEMA: [&str; 10] = [
+const SCHEMA: [&str; 12] = [
     "CREATE TABLE IF NOT EXISTS incidents (
         id TEXT PRIMARY KEY,
         alert TEXT NOT NULL,
@@ -72,6 +72,15 @@ const SCHEMA: [&str; 10] = [
         decided_at INTEGER,
         reason TEXT)",
     "CREATE INDEX IF NOT EXISTS approvals_incident ON approvals (incident)",
+    // Nonces of accepted proposals (and component proposals' incident and
+    // digest, kept for good): each is spent once.
+    "CREATE TABLE IF NOT EXISTS spent_nonces (
+        key TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        expires INTEGER NOT NULL,
+        PRIMARY KEY (key, nonce))",
+    "CREATE INDEX IF NOT EXISTS spent_nonces_expires ON spent_nonces (expires)",
 ];
 
 /// The embedded store. Cheap to clone.
