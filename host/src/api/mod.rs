@@ -14,6 +14,7 @@ pub mod config;
 mod controls;
 pub mod error;
 mod incidents;
+mod proposals;
 pub mod metrics;
 pub mod queue;
 mod read;
@@ -90,6 +91,8 @@ impl App {
 /// `None`: no token needed.
 pub const ROUTES: &[(&str, &str, Option<&[Role]>)] = &[
     ("POST", "/v1/alerts", Some(auth::ALERT_SOURCES)),
+    ("POST", "/v1/proposals", Some(auth::AGENTS)),
+    ("POST", "/v1/proposals/component", Some(auth::AGENTS)),
     ("GET", "/v1/incidents", Some(auth::INCIDENT_READERS)),
     ("GET", "/v1/incidents/{id}", Some(auth::INCIDENT_READERS)),
     ("GET", "/v1/approvals", Some(auth::OPERATORS)),
@@ -118,6 +121,8 @@ pub fn router(app: AppState) -> Router {
     let limit = app.max_body_bytes;
     Router::new()
         .route("/v1/alerts", post(alerts::post))
+        .route("/v1/proposals", post(proposals::plan))
+        .route("/v1/proposals/component", post(proposals::component))
         .route("/v1/incidents", get(incidents::list))
         .route("/v1/incidents/{id}", get(incidents::one))
         .route("/v1/approvals", get(incidents::approvals))

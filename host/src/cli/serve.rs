@@ -138,7 +138,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
     )
     .map_err(anyhow::Error::msg)?;
-    let _ = trust;
+    let responder = match trust {
+        Some(trust) => responder.with_trust(Arc::new(trust)),
+        None => {
+            tracing::warn!("no --trust: AI proposals are disabled (they need ai-agent keys in a trust store)");
+            responder
+        }
+    };
     let app = serve::start(Arc::new(responder), &api, tokens, infos);
     let tcp = tokio::net::TcpListener::bind(api.listen)
         .await
