@@ -262,6 +262,9 @@ plugin = "restart-on-oom@0.1.0"
 mode = "auto"
 cooldown = "0s"
 max-attempts = 1
+
+[guardrails]
+redelivery-window = "0s"
 "#,
         true,
     )
@@ -269,8 +272,9 @@ max-attempts = 1
     let a = alert("KubePodOOMKilled", "checkout", "03:00:00");
     let first = l.responder.handle(a.clone()).await.unwrap();
     assert_eq!(first.decision, "execute");
-    // Alertmanager re-sends the same alert: same incident, decided again, and
-    // the one allowed attempt is used up.
+    // Alertmanager re-sends the same alert (its repeat interval passed: no
+    // redelivery window here): same incident, decided again, and the one
+    // allowed attempt is used up.
     let again = l.responder.handle(a.clone()).await.unwrap();
     assert_eq!(again.incident, first.incident);
     refused(&again, "max-attempts");
@@ -280,6 +284,22 @@ max-attempts = 1
     assert_eq!(third.decision, "duplicate");
     let row = l.store.incident(&first.incident).await.unwrap().unwrap();
     assert_eq!((row.deliveries, row.attempts), (3, 1));
+}
+
+#[tokio::test]
+async fn an_ha_pair_delivering_twice_right_after_a_run_pages_nobody() {
+    let l = setup(OOM_AUTO, true).await;
+    let a = alert("KubePodOOMKilled", "checkout", "03:00:00");
+    let first = l.responder.handle(a.clone()).await.unwrap();
+    assert_eq!(first.decision, "execute");
+    let second = l.responder.handle(a).await.unwrap();
+    assert_eq!(second.decision, "duplicate", "{second:#?}");
+    assert_eq!(
+        second.reason,
+        "a repeated delivery within 1m of the incident becoming remediated: not decided again"
+    );
+    assert!(!second.escalated);
+    assert!(l.inbox.decisions().is_empty(), "nobody was paged");
 }
 
 #[tokio::test]

@@ -176,3 +176,92 @@ impl Tokens {
         found.cloned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, sha256: Option<String>, env: Option<&str>) -> TokenConfig {
+        TokenConfig {
+            name: name.into(),
+            role: Role::Operator,
+            sha256,
+            env: env.map(String::from),
+        }
+    }
+
+    #[test]
+    fn tokens_are_identified_by_digest_and_nothing_else() {
+        let token = "a-long-enough-token-for-alice";
+        let tokens = Tokens::from_config(&[
+            entry("alice", Some(hex::encode(digest(token))), None),
+            entry(
+                "bob",
+                Some(hex::encode(digest("bob-has-another-token-0000"))),
+                None,
+            ),
+        ])
+        .unwrap();
+        assert_eq!(tokens.identify(token).unwrap().name, "alice");
+        assert_eq!(
+            tokens.identify("bob-has-another-token-0000").unwrap().name,
+            "bob"
+        );
+        assert!(tokens.identify("a-long-enough-token-for-alicE").is_none());
+        assert!(tokens.identify("").is_none());
+        assert!(!format!("{tokens:?}").contains(&hex::encode(digest(token))));
+    }
+
+    #[test]
+    fn bad_token_configuration_is_refused_without_echoing_secrets() {
+        let upper = hex::encode(digest("x")).to_uppercase();
+        let cases = [
+            (
+                entry("a", None, None),
+                "api.tokens[0] (a): give exactly one of sha256 or env",
+            ),
+            (
+                entry("a", Some("abc".into()), None),
+                "api.tokens[0] (a): sha256 must be 64 lowercase hex digits",
+            ),
+            (
+                entry("a", Some(upper), None),
+                "api.tokens[0] (a): sha256 must be 64 lowercase hex digits",
+            ),
+            (
+                entry("a", Some(hex::encode(digest("x"))), Some("HOME")),
+                "api.tokens[0] (a): give exactly one of sha256 or env",
+            ),
+            (
+                entry("a", None, Some("BLASTWALL_TEST_TOKEN_THAT_IS_NOT_SET")),
+                "api.tokens[0] (a): environment variable BLASTWALL_TEST_TOKEN_THAT_IS_NOT_SET is not set",
+            ),
+            (
+                entry("", Some(hex::encode(digest("x"))), None),
+                "api.tokens[0] (): name must be 1 to 128 characters",
+            ),
+        ];
+        for (config, message) in cases {
+            assert_eq!(Tokens::from_config(&[config]).unwrap_err(), message);
+        }
+        let twice = entry("a", Some(hex::encode(digest("same"))), None);
+        let err = Tokens::from_config(&[twice.clone(), twice]).unwrap_err();
+        assert_eq!(err, "api.tokens[1] (a): the same token is configured twice");
+    }
+
+    #[test]
+    fn roles_are_checked_and_named_in_the_refusal() {
+        let agent = Caller {
+            name: "agent".into(),
+            role: Role::AiAgent,
+        };
+        assert!(agent.require(AGENTS).is_ok());
+        let refusal = agent.require(OPERATORS).unwrap_err();
+        assert_eq!(refusal.status, axum::http::StatusCode::FORBIDDEN);
+        assert_eq!(
+            refusal.message,
+            "the ai-agent role may not do this (needs operator or admin)"
+        );
+        assert_eq!(agent.audit_name(), "ai-agent:agent");
+    }
+}

@@ -14,8 +14,8 @@ pub mod config;
 mod controls;
 pub mod error;
 mod incidents;
-mod proposals;
 pub mod metrics;
+mod proposals;
 pub mod queue;
 mod read;
 
@@ -209,3 +209,6 @@ pub(crate) fn query<T>(
         .map(|q| q.0)
         .map_err(|e| ApiError::bad_request(e.body_text()))
 }
+
+#[cfg(test)]
+mod tests;

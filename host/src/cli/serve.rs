@@ -141,7 +141,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let responder = match trust {
         Some(trust) => responder.with_trust(Arc::new(trust)),
         None => {
-            tracing::warn!("no --trust: AI proposals are disabled (they need ai-agent keys in a trust store)");
+            tracing::warn!(
+                "no --trust: AI proposals are disabled (they need ai-agent keys in a trust store)"
+            );
             responder
         }
     };

@@ -105,8 +105,9 @@ pub enum Mode {
 /// [guardrails]
 /// storm = { max-actions = 20, window = "10m", freeze = "30m" }
 /// blast-radius = { max-fraction = 0.25, min-allowed = 1 }
+/// redelivery-window = "1m"
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct GuardrailConfig {
     /// The global storm breaker.
@@ -119,6 +120,28 @@ pub struct GuardrailConfig {
     /// (more can be added at run time).
     #[serde(default)]
     pub windows: Vec<WindowSpec>,
+    /// A delivery of an incident whose state changed less than this long ago
+    /// is a duplicate, not a new decision: Alertmanager HA pairs deliver every
+    /// notification twice, and the second must not be refused by the first's
+    /// cooldown and page someone. Later deliveries (the alert still firing
+    /// after a remediation) are decided again. Default `1m`; `0s` turns it off.
+    #[serde(default = "default_redelivery_window", with = "crate::duration")]
+    pub redelivery_window: Duration,
+}
+
+impl Default for GuardrailConfig {
+    fn default() -> Self {
+        GuardrailConfig {
+            storm: StormConfig::default(),
+            blast_radius: BlastRadiusConfig::default(),
+            windows: Vec::new(),
+            redelivery_window: default_redelivery_window(),
+        }
+    }
+}
+
+fn default_redelivery_window() -> Duration {
+    Duration::from_secs(60)
 }
 
 /// Too many actions across the fleet in `window` freezes auto-execution for `freeze`.

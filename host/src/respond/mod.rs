@@ -331,7 +331,9 @@ impl Responder {
             what: "incident that was just written",
             value: id.clone(),
         })?;
-        if !decidable(&row) {
+        let redelivered = row.state != IncidentState::Open
+            && now - row.updated_at < self.guardrails.redelivery_window.as_millis() as i64;
+        if !decidable(&row) || redelivered {
             // A repeated delivery nobody will decide on: counted and recorded.
             case.class = row.class.clone().unwrap_or_else(|| "unknown".into());
             return Ok(self.duplicate(&case, &row).await?);
@@ -418,6 +420,11 @@ impl Responder {
                 "a repeated delivery of an incident whose alert has resolved: not decided again"
                     .to_string()
             }
+            None if decidable(row) => format!(
+                "a repeated delivery within {} of the incident becoming {}: not decided again",
+                humantime::format_duration(self.guardrails.redelivery_window),
+                row.state.as_str()
+            ),
             None => format!(
                 "a repeated delivery of an incident that is {}: not decided again",
                 row.state.as_str()
