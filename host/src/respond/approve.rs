@@ -140,6 +140,7 @@ impl Responder {
             alert,
             class: row.class.unwrap_or_else(|| "unknown".into()),
             confidence,
+            carry: Default::default(),
         })
     }
 }

@@ -165,9 +165,30 @@ pub(crate) struct Case {
     pub target_text: String,
     pub class: String,
     pub confidence: f32,
+    /// State changes and records that ride along with the next commit about
+    /// this case (the classification goes with the decision: one fsync
+    /// fewer between an alert and its decision).
+    pub carry: std::sync::Mutex<Carry>,
+}
+
+/// See [`Case::carry`].
+#[derive(Default)]
+pub(crate) struct Carry {
+    pub changes: Vec<Change>,
+    pub records: Vec<Entry>,
 }
 
 impl Case {
+    /// What rides along with the next commit, taken.
+    fn take_carry(&self) -> Carry {
+        std::mem::take(
+            &mut *self
+                .carry
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
     fn handled(&self, decision: &str, reason: String, state: IncidentState) -> Handled {
         Handled {
             incident: self.id.clone(),
@@ -326,6 +347,7 @@ impl Responder {
             target_text,
             class: "unknown".into(),
             confidence: 0.0,
+            carry: Default::default(),
         };
         let row = self.store.incident(&id).await?.ok_or(StoreError::Corrupt {
             what: "incident that was just written",
@@ -346,16 +368,21 @@ impl Responder {
         if let Some(classification) = &classification {
             case.class = classification.label().to_string();
             case.confidence = classification.confidence;
-            let change = Change::SetClass {
-                id: id.clone(),
-                class: case.class.clone(),
+            // Committed with the decision (or the refusal) that follows.
+            *case
+                .carry
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Carry {
+                changes: vec![Change::SetClass {
+                    id: id.clone(),
+                    class: case.class.clone(),
+                }],
+                records: vec![Entry {
+                    incident: Some(id.clone()),
+                    kind: "classification".into(),
+                    body: serde_json::to_value(classification).expect("serialises"),
+                }],
             };
-            let record = Entry {
-                incident: Some(id.clone()),
-                kind: "classification".into(),
-                body: serde_json::to_value(classification).expect("serialises"),
-            };
-            self.store.commit(vec![change], vec![record]).await?;
         }
         let (Ok(_), Some(classification)) = (&target, classification) else {
             let reason = match &target {
@@ -503,9 +530,12 @@ impl Responder {
             approval: ask.approval,
             outcome: outcome.clone(),
         };
-        self.store
-            .commit(vec![Change::Decide(Box::new(request))], Vec::new())
-            .await?;
+        let Carry {
+            mut changes,
+            records,
+        } = case.take_carry();
+        changes.push(Change::Decide(Box::new(request)));
+        self.store.commit(changes, records).await?;
         let decided = outcome
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -571,12 +601,16 @@ impl Responder {
     /// Refused before the guardrails (no target, unknown class, no grant):
     /// still a decision on the record, then a human is told.
     async fn refuse(&self, case: &Case, by: &str, reason: String) -> Result<Handled, StoreError> {
-        self.record(
-            &case.id,
-            "decision",
-            json!({"decision": {"verdict": "refuse", "by": by, "reason": &reason}}),
-        )
-        .await?;
+        let Carry {
+            changes,
+            mut records,
+        } = case.take_carry();
+        records.push(Entry {
+            incident: Some(case.id.clone()),
+            kind: "decision".into(),
+            body: json!({"decision": {"verdict": "refuse", "by": by, "reason": &reason}}),
+        });
+        self.store.commit(changes, records).await?;
         self.escalate_refusal(case, by, reason).await
     }
 

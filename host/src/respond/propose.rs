@@ -293,6 +293,7 @@ impl Responder {
             target_text,
             class,
             confidence,
+            carry: Default::default(),
         };
         Ok(Accepted {
             case,

@@ -43,6 +43,7 @@ impl Responder {
                     .and_then(|r| r.class)
                     .unwrap_or_else(|| "unknown".into()),
                 confidence: 0.0,
+                carry: Default::default(),
             };
             self.settle_releasing(&case, IncidentState::Interrupted, &reason, Some(&run.run))
                 .await?;
