@@ -146,7 +146,13 @@ mod loop_tests {
             "examples/loop/blastwall.toml",
         )
         .unwrap();
-        for config in [example, HostConfig::embedded_default()] {
+        let serve = HostConfig::from_toml(
+            include_str!("../../examples/serve/blastwall.toml"),
+            "examples/serve/blastwall.toml",
+        )
+        .unwrap();
+        assert_eq!(serve.api.tokens.len(), 2);
+        for config in [example, serve, HostConfig::embedded_default()] {
             let catalog = Catalog::resolve(&config.catalog, &bundled()).unwrap();
             assert_eq!(catalog.classes().len(), 4);
             Classifier::new(&config.classify).unwrap();
