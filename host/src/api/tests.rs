@@ -185,6 +185,10 @@ impl Fixture {
             .await
     }
 
+    async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.delete(path, token).await
+    }
+
     async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
         self.call("POST", path, Some(token), body.to_string(), &[])
             .await
@@ -640,18 +644,10 @@ async fn kill_switches_and_windows_are_changed_in_the_callers_name() {
             .starts_with("scope \"prod\"")
     );
     let cleared = f
-        .call(
-            "DELETE",
-            "/v1/killswitch?scope=deployment/prod/*",
-            Some(ADMIN),
-            Body::empty(),
-            &[],
-        )
+        .delete("/v1/killswitch?scope=deployment/prod/*", ADMIN)
         .await;
     assert_eq!(cleared.status, StatusCode::NO_CONTENT);
-    let again = f
-        .call("DELETE", "/v1/killswitch", Some(ADMIN), Body::empty(), &[])
-        .await;
+    let again = f.delete("/v1/killswitch", ADMIN).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
     assert_eq!(again.body["message"], "there is no global kill switch");
 
@@ -672,25 +668,9 @@ async fn kill_switches_and_windows_are_changed_in_the_callers_name() {
     error_shape(&invalid);
     let windows = f.get("/v1/windows", OPERATOR).await;
     assert_eq!(windows.body["windows"][0]["name"], "friday-freeze");
-    let deleted = f
-        .call(
-            "DELETE",
-            "/v1/windows/friday-freeze",
-            Some(OPERATOR),
-            Body::empty(),
-            &[],
-        )
-        .await;
+    let deleted = f.delete("/v1/windows/friday-freeze", OPERATOR).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-    let gone = f
-        .call(
-            "DELETE",
-            "/v1/windows/friday-freeze",
-            Some(OPERATOR),
-            Body::empty(),
-            &[],
-        )
-        .await;
+    let gone = f.delete("/v1/windows/friday-freeze", OPERATOR).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 
     let records = f.get("/v1/audit?limit=1000", OPERATOR).await;

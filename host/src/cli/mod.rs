@@ -4,6 +4,7 @@ mod audit;
 mod demo;
 mod guard;
 mod handle;
+mod host;
 mod keys;
 mod plugin;
 mod proposal;

@@ -10,64 +10,33 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
 
-use super::run::{live_log_sets, load_fleet};
+use super::host::{HostArgs, World};
 use crate::api::auth::{self, Role};
 use crate::api::config::TokenConfig;
 use crate::api::{PluginInfo, Tokens};
 use crate::bundled::dev::{DEV_SIGNER, DevKey, sign_bundled};
-use crate::config::HostConfig;
 use crate::guardrails::Mode;
-use crate::policy::TierPolicy;
-use crate::provider::{LogFiles, Provider, Router};
-use crate::respond::{Parts, Responder};
-use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::provider::Provider;
 use crate::serve;
-use crate::signature::{self, PluginArtifact, Provenance, TrustStore};
-use crate::store::SqliteStore;
+use crate::signature::{PluginArtifact, Provenance, TrustStore};
 
 /// Arguments of `blastwall serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Host configuration (TOML): catalog, rules, guardrails, verification,
-    /// escalation, and `[api]` (listen address, tokens, TLS). Default: the
-    /// embedded example configuration, every entry in shadow mode.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// The data directory: state and the audit chain (blastwall.db).
-    #[arg(long, default_value = "blastwall-data")]
-    pub data: PathBuf,
+    /// Where the loop's configuration, plugins, world and state come from.
+    /// Without --plugin, the bundled plugins are signed by a local development key.
+    #[command(flatten)]
+    pub host: HostArgs,
     /// Listen here instead of `[api] listen` (e.g. 0.0.0.0:8080, or 127.0.0.1:0 for any port).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
-    /// Apply effects for real (log files; workloads need a live provider). Needs --config and signed plugins.
-    #[arg(long)]
-    pub live: bool,
-    /// A log set for --live, as NAME=DIRECTORY (repeatable); adds to --config.
-    #[arg(long = "log-set", value_name = "NAME=DIR")]
-    pub log_sets: Vec<String>,
-    /// The simulated fleet for dry runs (TOML). Default: the embedded example fleet.
-    #[arg(long)]
-    pub fleet: Option<PathBuf>,
-    /// A signed plugin (.wasm) the catalog may name (repeatable); needs --trust.
-    /// Without any, the bundled plugins are signed by a local development key.
-    #[arg(long = "plugin", value_name = "FILE")]
-    pub plugins: Vec<PathBuf>,
-    /// The trust store plugins are verified against.
-    #[arg(long)]
-    pub trust: Option<PathBuf>,
-    /// Tier caps (TOML). Default: the embedded tiers.
-    #[arg(long)]
-    pub tiers: Option<PathBuf>,
-    /// Keep compiled plugins in this directory (authenticated, per host).
-    #[arg(long)]
-    pub cache_dir: Option<PathBuf>,
 }
 
 /// Where a local admin token is kept when the configuration names none.
@@ -75,22 +44,16 @@ pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
 /// Runs `blastwall serve`.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = match &args.config {
-        Some(path) => HostConfig::load(path)?,
-        None if args.live => bail!(
-            "--live needs --config FILE: an operator's catalog and guardrails, not the embedded examples"
-        ),
-        None => {
-            let mut config = HostConfig::embedded_default();
-            for entry in config.catalog.values_mut() {
-                entry.mode = Mode::Shadow;
-            }
-            tracing::warn!(
-                "no --config: the embedded example catalog runs in SHADOW mode (runs are recorded, nothing is changed) over the simulated fleet"
-            );
-            config
+    let host = &args.host;
+    let (mut config, embedded) = host.config()?;
+    if embedded {
+        for entry in config.catalog.values_mut() {
+            entry.mode = Mode::Shadow;
         }
-    };
+        tracing::warn!(
+            "no --config: the embedded example catalog runs in SHADOW mode (runs are recorded, nothing is changed) over the simulated fleet"
+        );
+    }
     let mut api = config.api.clone();
     if let Some(listen) = args.listen {
         api.listen = listen;
@@ -102,42 +65,23 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             crate::alert::MAX_ALERTS
         );
     }
-    std::fs::create_dir_all(&args.data)
-        .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
-    let tokens = tokens(&api.tokens, &args.data)?;
-    let (plugins, trust, development) = load_plugins(&args)?;
+    std::fs::create_dir_all(&host.data)
+        .with_context(|| format!("cannot create the data directory {}", host.data.display()))?;
+    let tokens = tokens(&api.tokens, &host.data)?;
+    let trust = host.trust()?;
+    let (plugins, development) = load_plugins(host, trust.as_ref())?;
     let infos = plugins
         .iter()
         .map(|p| plugin_info(p, development))
         .collect();
-    let provider: Arc<dyn Provider> = if args.live {
-        let sets = live_log_sets(&config, &args.log_sets)?;
-        Arc::new(Router::new(None, Arc::new(LogFiles::new(sets))))
-    } else {
-        Arc::new(load_fleet(args.fleet.as_deref())?)
+    let provider: Arc<dyn Provider> = match host.world(&config)? {
+        World::Live(provider) => provider,
+        World::Simulated(fleet) => Arc::new(fleet),
     };
-    let sandbox = Arc::new(Sandbox::new(SandboxConfig {
-        ceilings: config.ceilings.clone().unwrap_or_default(),
-        concurrent_runs: api.max_in_flight.clamp(1, 64) as u32,
-        cache_dir: args.cache_dir.clone(),
-    })?);
-    let tiers = match &args.tiers {
-        Some(path) => TierPolicy::load(path)?,
-        None => TierPolicy::embedded_default(),
-    };
-    let store = Arc::new(SqliteStore::open(&args.data).await?);
-    let responder = Responder::from_config(
-        &config,
-        Parts {
-            plugins,
-            sandbox,
-            tiers,
-            provider,
-            simulated: !args.live,
-            store,
-        },
-    )
-    .map_err(anyhow::Error::msg)?;
+    let concurrent_runs = api.max_in_flight.clamp(1, 64) as u32;
+    let responder = host
+        .responder(&config, plugins, provider, concurrent_runs)
+        .await?;
     let responder = match trust {
         Some(trust) => responder.with_trust(Arc::new(trust)),
         None => {
@@ -156,11 +100,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(tls) => {
             let tls = serve::tls::server_config(tls).map_err(anyhow::Error::msg)?;
             let listener = serve::tls::TlsListener::new(tcp, tls)?;
-            ready_line("https", local, &args.data);
+            ready_line("https", local, &host.data);
             serve::run(listener, app, &api, serve::signalled()).await?;
         }
         None => {
-            ready_line("http", local, &args.data);
+            ready_line("http", local, &host.data);
             serve::run(tcp, app, &api, serve::signalled()).await?;
         }
     }
@@ -179,37 +123,22 @@ fn ready_line(scheme: &str, local: SocketAddr, data: &Path) {
 /// Plugins from `--plugin` (verified against `--trust`), or the bundled ones
 /// signed by the local development key. Returns whether it is development trust.
 fn load_plugins(
-    args: &ServeArgs,
-) -> anyhow::Result<(Vec<Arc<PluginArtifact>>, Option<TrustStore>, bool)> {
-    let trust = args
-        .trust
-        .as_ref()
-        .map(|path| TrustStore::load(path))
-        .transpose()?;
-    if args.plugins.is_empty() {
-        if args.live {
-            bail!("--live needs signed plugins: pass --plugin FILE ... --trust FILE");
-        }
-        let key = DevKey::load_or_create(&args.data.join("keys"))?;
-        let (plugins, _) = sign_bundled(&key)?;
-        tracing::warn!(
-            key = %key.id(),
-            "DEVELOPMENT TRUST: the bundled plugins are signed by this host's local development key; nobody reviewed or released them"
-        );
-        return Ok((plugins, trust, true));
+    host: &HostArgs,
+    trust: Option<&TrustStore>,
+) -> anyhow::Result<(Vec<Arc<PluginArtifact>>, bool)> {
+    if !host.plugins.is_empty() {
+        return Ok((host.signed_plugins(trust)?, false));
     }
-    let store = trust
-        .as_ref()
-        .context("--plugin needs --trust FILE to verify its signature")?;
-    let mut plugins = Vec::new();
-    for path in &args.plugins {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read plugin {}", path.display()))?;
-        let artifact = signature::verify(&bytes, store)
-            .map_err(|reason| anyhow::anyhow!("refusing plugin {}: {reason}", path.display()))?;
-        plugins.push(Arc::new(artifact));
+    if host.live {
+        bail!("--live needs signed plugins: pass --plugin FILE ... --trust FILE");
     }
-    Ok((plugins, trust, false))
+    let key = DevKey::load_or_create(&host.data.join("keys"))?;
+    let (plugins, _) = sign_bundled(&key)?;
+    tracing::warn!(
+        key = %key.id(),
+        "DEVELOPMENT TRUST: the bundled plugins are signed by this host's local development key; nobody reviewed or released them"
+    );
+    Ok((plugins, true))
 }
 
 fn plugin_info(plugin: &PluginArtifact, development: bool) -> PluginInfo {
