@@ -186,7 +186,8 @@ impl Fixture {
     }
 
     async fn delete(&self, path: &str, token: &str) -> Reply {
-        self.delete(path, token).await
+        self.call("DELETE", path, Some(token), Body::empty(), &[])
+            .await
     }
 
     async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
