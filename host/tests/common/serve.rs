@@ -55,11 +55,10 @@ impl Server {
                 std::fs::read_to_string(log).unwrap_or_default()
             )
         });
-        let prefix = "blastwall serving on http://";
         let rest = line
-            .strip_prefix(prefix)
+            .strip_prefix("blastwall serving on ")
             .unwrap_or_else(|| panic!("unexpected first line: {line}"));
-        let (addr, tail) = rest.split_once(' ').unwrap();
+        let (url, tail) = rest.split_once(' ').unwrap();
         assert_eq!(tail, format!("(data: {})", data.display()));
         let token = std::fs::read_to_string(data.join("admin.token"))
             .unwrap()
@@ -67,7 +66,7 @@ impl Server {
             .to_string();
         Server {
             child,
-            base: format!("http://{addr}"),
+            base: url.to_string(),
             token,
             log: log.to_path_buf(),
         }
