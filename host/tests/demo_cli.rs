@@ -35,6 +35,7 @@ fn every_scenario_matches_and_the_kept_store_tells_each_story() {
             "error-spike-rollback-approved",
             "dependency-timeout-notify",
             "low-confidence-escalate",
+            "ai-proposal-denied",
             "runaway-loop-fuel",
             "memory-bomb-limit",
             "same-alert-five-times",
@@ -58,8 +59,8 @@ fn every_scenario_matches_and_the_kept_store_tells_each_story() {
 
     // The progress line went to stderr, one line per scenario off a terminal.
     let progress = stderr(&out);
-    assert!(progress.contains("[1/10] OOM kill → restart"), "{progress}");
-    assert!(progress.contains("ran 10 scenarios in"), "{progress}");
+    assert!(progress.contains("[1/11] OOM kill → restart"), "{progress}");
+    assert!(progress.contains("ran 11 scenarios in"), "{progress}");
 
     // The kept store verifies and tells the story of each incident.
     let verify = blastwall(&["audit", "verify", "--data", data]);

@@ -9,9 +9,10 @@ use serde_json::json;
 
 use super::ScenarioResult;
 use super::observe::{Check, Facts, Story, bytes, thousands};
-use super::setup::{LOG_FILES, Rig};
+use super::setup::{AGENT_NAME, LOG_FILES, Rig};
 use crate::alert::{self, Alert};
 use crate::bundled::{self, dev::DEV_SIGNER};
+use crate::proposal;
 use crate::provider::Provider;
 use crate::respond::{Handled, RespondError, Responder, operate};
 use crate::store::Store;
@@ -34,6 +35,7 @@ enum Play {
     RollbackApproved,
     DependencyNotify,
     LowConfidence,
+    AiProposal,
     RunawayLoop,
     MemoryBomb,
     RepeatedAlert,
@@ -45,7 +47,7 @@ const fn scenario(id: &'static str, title: &'static str, play: Play) -> Scenario
 }
 
 /// Every scenario, in order.
-pub(super) const ALL: [Scenario; 10] = [
+pub(super) const ALL: [Scenario; 11] = [
     scenario("oom-restart", "OOM kill → restart", Play::OomRestart),
     scenario(
         "disk-full-rotate",
@@ -71,6 +73,11 @@ pub(super) const ALL: [Scenario; 10] = [
         "low-confidence-escalate",
         "Low confidence → escalate",
         Play::LowConfidence,
+    ),
+    scenario(
+        "ai-proposal-denied",
+        "AI proposal → denied at the boundary",
+        Play::AiProposal,
     ),
     scenario(
         "runaway-loop-fuel",
@@ -104,6 +111,7 @@ impl Scenario {
             Play::RollbackApproved => rollback_approved(rig).await?,
             Play::DependencyNotify => dependency_notify(rig).await?,
             Play::LowConfidence => low_confidence(rig).await?,
+            Play::AiProposal => ai_proposal(rig).await?,
             Play::RunawayLoop => runaway_loop(rig).await?,
             Play::MemoryBomb => memory_bomb(rig).await?,
             Play::RepeatedAlert => repeated_alert(rig).await?,
@@ -447,6 +455,98 @@ async fn low_confidence(rig: &Rig) -> anyhow::Result<Check> {
     no_plugin_ran(&mut check, &handled, &story);
     escalation_recorded(&mut check, &handled, &story, "refuse");
     check.detail(handled.reason.clone());
+    Ok(check)
+}
+
+/// An AI agent, holding a key of the `ai-agent` tier, signs a plan for the
+/// CPU-saturated checkout: scale it to 500 replicas and restart every
+/// workload in prod. The host admits it (authentic, fresh, a catalog class)
+/// and runs it through the plan runner, whose every call meets the grant:
+/// catalog ∩ manifest ∩ the ai-agent tier ∩ the incident's target.
+async fn ai_proposal(rig: &Rig) -> anyhow::Result<Check> {
+    let target: Workload = "deployment/prod/checkout".parse()?;
+    let before = rig.simulated.status(&target).await?;
+    let alert = alert(
+        "CPUThrottlingHigh",
+        &deployment("prod", "checkout"),
+        "checkout is throttled 55% of the time",
+        "de30000000000007",
+        MINUTE,
+    )?;
+    let restart_all = [
+        "deployment/prod/checkout",
+        "deployment/prod/payments",
+        "deployment/prod/cart",
+        "statefulset/prod/orders-db",
+    ];
+    let mut actions = vec![json!({
+        "capability": "scale", "target": target.to_string(), "arguments": {"replicas": 500}
+    })];
+    actions.extend(
+        restart_all
+            .iter()
+            .map(|t| json!({"capability": "restart", "target": t})),
+    );
+    let body = serde_json::to_vec(&json!({
+        "alert": alert,
+        "class": "cpu-saturation",
+        "confidence": 0.97,
+        "rationale": "checkout is saturated: scale it far out and restart prod to clear it",
+        "actions": actions,
+    }))?;
+    let nonce = proposal::new_nonce().map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let headers = proposal::sign(&body, &rig.agent, SystemTime::now(), &nonce);
+    let handled = rig
+        .fleet
+        .propose_signed(&body, &headers.as_headers())
+        .await?;
+    let story = Story::of(rig.store.as_ref(), &handled.incident).await?;
+    let mut check = Check::new();
+    check.detail(format!(
+        "the plan: scale {target} to 500 replicas, restart {} prod workloads",
+        restart_all.len()
+    ));
+    let expected = Facts::expect("execute", None, Some("plugin-error"), "failed");
+    check.outcome("", expected, &handled, &story);
+    let signer = story
+        .last("proposal.received")
+        .and_then(|r| r["signer"].as_str())
+        .map(str::to_string);
+    check.holds(
+        "signed plan admitted (ai-agent key)",
+        signer.as_deref() == Some(AGENT_NAME),
+        || format!("proposal record signer: {signer:?}"),
+    );
+    let (effects, denials) = handled
+        .run
+        .as_ref()
+        .map_or((0, Vec::new()), |r| (r.effects.len(), r.denials.clone()));
+    let calls = story.all("call").count();
+    let intents = story.all("effect.intent").count();
+    let after = rig.simulated.status(&target).await?;
+    let line = format!("all {} actions denied at the boundary", actions.len());
+    check.holds(
+        &line,
+        denials.len() == actions.len() && calls == actions.len(),
+        || {
+            format!(
+                "{} of {} denied, {calls} call records",
+                denials.len(),
+                actions.len()
+            )
+        },
+    );
+    check.holds(
+        "nothing changed",
+        effects == 0 && intents == 0 && after == before,
+        || format!("{effects} effect(s), {intents} intent(s); {target} now {after:?}"),
+    );
+    for denial in &denials {
+        check.detail(format!(
+            "{} {}: {}",
+            denial.function, denial.target, denial.reason
+        ));
+    }
     Ok(check)
 }
 

@@ -8,7 +8,8 @@
 //! live, with log sets routed to real files (workload reads and counts still
 //! go to the simulated fleet). Each class is in exactly one responder's
 //! catalog. They share the sandbox, the store and its audit chain, as two
-//! hosts on one store would.
+//! hosts on one store would. The fleet responder also takes AI proposals
+//! signed by an ephemeral key in the `ai-agent` tier.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,17 +17,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use ed25519_dalek::SigningKey;
 
 use crate::bundled::{self, dev::DevKey};
 use crate::config::HostConfig;
-use crate::policy::TierPolicy;
+use crate::policy::{Tier, TierPolicy};
 use crate::provider::{DryRunFleet, FleetSpec, LogFiles, LogSetConfig, Provider, Router};
 use crate::respond::{Parts, Responder};
 use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::signature::{self, KeyId, TrustStore, TrustedKey};
 use crate::store::{DATABASE_FILE, SqliteStore};
 
 /// The class the live responder serves: the only one with real effects.
 pub(super) const LIVE_CLASS: &str = "disk-full";
+
+/// The AI agent's name in the fleet responder's trust store.
+pub(super) const AGENT_NAME: &str = "demo-agent";
 
 /// The log set the demo rotates, as the catalog names it.
 pub(super) const LOG_SET: &str = "app";
@@ -44,6 +50,8 @@ pub(super) struct Rig {
     pub fleet: Responder,
     /// The `disk-full` class, live on real log files.
     pub logs: Responder,
+    /// The AI agent's key (tier `ai-agent`), for signed proposals.
+    pub agent: SigningKey,
     /// The simulated fleet (to read replica counts before and after).
     pub simulated: Arc<DryRunFleet>,
     /// State and the audit chain, shared by both responders.
@@ -165,11 +173,25 @@ impl Rig {
             )
             .map_err(|e| anyhow::anyhow!("the demo configuration is invalid: {e}"))
         };
-        let fleet = responder(&fleet_config, simulated.clone(), true)?;
+        // AI proposals go to the fleet responder, signed by an ephemeral key
+        // that only the ai-agent tier trusts.
+        let agent = signature::generate()?;
+        let agents = TrustStore {
+            keys: vec![TrustedKey {
+                id: KeyId::of(&agent.verifying_key()),
+                name: AGENT_NAME.into(),
+                tier: Tier::AiAgent,
+                public_key: signature::public_key_pem(&agent.verifying_key()),
+                added: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+                revoked: None,
+            }],
+        };
+        let fleet = responder(&fleet_config, simulated.clone(), true)?.with_trust(Arc::new(agents));
         let logs = responder(&logs_config, real_logs, false)?;
         Ok(Rig {
             fleet,
             logs,
+            agent,
             simulated,
             store,
             config,
