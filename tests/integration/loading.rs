@@ -58,8 +58,7 @@ async fn a_component_importing_a_capability_policy_withholds_fails_to_load() {
             &policy,
         )
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(
         err.to_string(),
         "adversary: imports blastwall:remediation/rollback@0.1.0, but policy does not grant the rollback capability"

@@ -215,7 +215,7 @@ async fn a_repeat_alert_inside_the_cooldown_is_refused_and_escalated() {
     refused(&second, "cooldown");
     assert!(second.reason.contains("cooldown 10m"), "{}", second.reason);
     assert_eq!(l.inbox.decisions(), ["refuse"]);
-    let body = &l.inbox.0.lock().unwrap()[0];
+    let body = l.inbox.0.lock().unwrap()[0].clone();
     assert_eq!(body["incident"], second.incident.as_str());
     assert_eq!(body["class"], "oom-killed");
     assert_eq!(

@@ -63,8 +63,7 @@ async fn the_ai_agent_tier_cannot_load_a_rollback_plugin() {
             &Policy::as_declared(),
         )
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(
         err.to_string(),
         "rollback-bad-deploy: imports blastwall:remediation/rollback@0.1.0, but the ai-agent tier does not grant the rollback capability"
