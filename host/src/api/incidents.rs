@@ -22,9 +22,8 @@ pub(super) struct ListQuery {
     state: Option<String>,
     /// At most this many (1 to 1000, default 100).
     limit: Option<u32>,
-    /// Only incidents last changed before this time (ms since the epoch):
-    /// the `next` cursor of the previous page.
-    before: Option<i64>,
+    /// Where the previous page ended: its `next` cursor.
+    before: Option<String>,
 }
 
 pub(super) fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
@@ -52,18 +51,23 @@ pub(super) async fn list(
         })
         .transpose()?;
     let limit = page_size(params.limit)?;
+    let (updated_before, after_id) = match params.before.as_deref().map(cursor).transpose()? {
+        Some((at, id)) => (Some(at), Some(id)),
+        None => (None, None),
+    };
     let rows = app
         .responder
         .store()
         .incidents(&IncidentQuery {
             state,
-            updated_before: params.before,
+            updated_before,
+            after_id,
             unresolved: false,
             limit,
         })
         .await?;
     let next = (rows.len() as u32 == limit)
-        .then(|| rows.last().map(|r| r.updated_at))
+        .then(|| rows.last().map(|r| format!("{}:{}", r.updated_at, r.id)))
         .flatten();
     Ok(Json(json!({"incidents": rows, "next": next})))
 }
@@ -85,6 +89,18 @@ pub(super) async fn one(
         .map_err(|e| ApiError::internal("reading the audit chain", &e))?;
     let timeline: Vec<Value> = records.iter().map(timeline_entry).collect();
     Ok(Json(json!({"incident": row, "timeline": timeline})))
+}
+
+/// A page cursor, `UPDATED_AT:ID` (as `next` gives it).
+fn cursor(raw: &str) -> Result<(i64, String), ApiError> {
+    raw.split_once(':')
+        .and_then(|(at, id)| Some((at.parse().ok()?, id.to_string())))
+        .filter(|(_, id)| !id.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "before {raw:?} is not a cursor: pass the previous page's next"
+            ))
+        })
 }
 
 /// One audit record as a timeline entry: its body as JSON, not text.

@@ -519,19 +519,35 @@ async fn incidents_list_filters_and_pages() {
     let waiting = waiting.body["incidents"].as_array().unwrap().clone();
     assert_eq!(waiting.len(), 1, "{waiting:#?}");
     assert_eq!(waiting[0]["alert"], "HighErrorRateAfterDeploy");
-    let first = f.get("/v1/incidents?limit=2", OPERATOR).await;
-    assert_eq!(first.body["incidents"].as_array().unwrap().len(), 2);
-    let next = first.body["next"]
-        .as_i64()
-        .expect("a full page has a cursor");
-    let rest = f
-        .get(&format!("/v1/incidents?limit=2&before={next}"), OPERATOR)
-        .await;
-    let rest = rest.body["incidents"].as_array().unwrap().clone();
-    assert!(!rest.is_empty());
-    for row in &rest {
-        assert!(row["updated_at"].as_i64().unwrap() < next);
+    // Page one at a time: every incident exactly once, even when all of
+    // them changed in the same millisecond.
+    rusqlite::Connection::open(f.store.audit().path())
+        .unwrap()
+        .execute("UPDATE incidents SET updated_at = 1000", [])
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut path = "/v1/incidents?limit=1".to_string();
+    loop {
+        let page = f.get(&path, OPERATOR).await;
+        assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+        for row in page.body["incidents"].as_array().unwrap() {
+            seen.push(row["id"].as_str().unwrap().to_string());
+        }
+        match page.body["next"].as_str() {
+            Some(next) => path = format!("/v1/incidents?limit=1&before={next}"),
+            None => break,
+        }
     }
+    let pages = seen.len();
+    seen.sort();
+    seen.dedup();
+    assert_eq!((pages, seen.len()), (3, 3), "each incident exactly once");
+    let bad = f.get("/v1/incidents?before=yesterday", OPERATOR).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        bad.body["message"],
+        "before \"yesterday\" is not a cursor: pass the previous page's next"
+    );
 }
 
 #[tokio::test]

@@ -63,6 +63,7 @@ impl Responder {
         let query = IncidentQuery {
             state: Some(IncidentState::Open),
             updated_before: Some(before),
+            after_id: None,
             unresolved: true,
             limit: UNDECIDED_PER_PASS,
         };

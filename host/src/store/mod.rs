@@ -134,9 +134,14 @@ pub struct IncidentRow {
 pub struct IncidentQuery {
     /// Only incidents in this state.
     pub state: Option<IncidentState>,
-    /// Only incidents that last changed before this time (a page's cursor,
-    /// or "left alone for a while" for recovery).
+    /// Only incidents that last changed before this time ("left alone for a
+    /// while", for recovery), or, with `after_id`, that come after this
+    /// position in the listing order (a page's cursor).
     pub updated_before: Option<Millis>,
+    /// With `updated_before`: also incidents changed at exactly that time
+    /// whose id sorts after this one, so a page never skips incidents that
+    /// changed in the same millisecond as the previous page's last.
+    pub after_id: Option<String>,
     /// Only incidents whose alert has not resolved.
     pub unresolved: bool,
     /// At most this many (the caller bounds it).

@@ -280,7 +280,7 @@ impl Store for SqliteStore {
         let rows = sqlx::query(
             "SELECT * FROM incidents
              WHERE (?1 IS NULL OR state = ?1)
-               AND (?2 IS NULL OR updated_at < ?2)
+               AND (?2 IS NULL OR updated_at < ?2 OR (updated_at = ?2 AND id > ?5))
                AND (?3 = 0 OR resolved_at IS NULL)
              ORDER BY updated_at DESC, id LIMIT ?4",
         )
@@ -288,6 +288,7 @@ impl Store for SqliteStore {
         .bind(query.updated_before)
         .bind(query.unresolved)
         .bind(query.limit)
+        .bind(query.after_id.as_deref())
         .fetch_all(&self.pool)
         .await
         .map_err(self.fail())?;
