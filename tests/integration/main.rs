@@ -9,6 +9,7 @@ mod loading;
 mod plugins;
 mod precompiled;
 mod proposals;
+mod recovery;
 mod respond;
 mod signing;
 mod verification;

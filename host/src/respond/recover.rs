@@ -1,15 +1,23 @@
 //! Recovery: what a previous process (or this one, before a crash) left
 //! unfinished. Run at start and periodically while serving.
 
+use std::collections::HashSet;
+use std::time::Duration;
+
 use serde_json::json;
 
 use super::{Admission, Case, Handled, RespondError, Responder};
 use crate::alert::Alert;
-use crate::guardrails::Millis;
-use crate::store::{IncidentQuery, IncidentState, StoreError, owner};
+use crate::audit::Entry;
+use crate::guardrails::{Millis, now_ms};
+use crate::store::{Change, IncidentQuery, IncidentState, StoreError, owner};
 
-/// At most this many undecided incidents are taken up per pass.
+/// At most this many undecided incidents (or stale shadow runs) are taken up per pass.
 const UNDECIDED_PER_PASS: u32 = 1000;
+
+/// Far longer than any shadow run takes: the run's timeout (at most the
+/// ceiling's 10 s by default) plus one verification query.
+const SHADOW_RUN_LIMIT: Duration = Duration::from_secs(15 * 60);
 
 impl Responder {
     /// Finds runs whose process is gone (it crashed, was killed, or gave the
@@ -51,6 +59,74 @@ impl Responder {
             let mut handled = case.handled("interrupted", reason, IncidentState::Interrupted);
             handled.escalated = true;
             recovered.push(handled);
+        }
+        recovered.extend(self.recover_shadow_runs().await?);
+        Ok(recovered)
+    }
+
+    /// Shadow runs hold no claim (they change nothing, so they must not block
+    /// real runs on their target), so a process that stops during one leaves
+    /// its incident `running` with no claim to find. Such an incident left
+    /// alone far longer than any shadow run takes is settled as `failed`, on
+    /// the record, and decided again at its next delivery. Nobody is paged:
+    /// nothing was changed.
+    async fn recover_shadow_runs(&self) -> Result<Vec<Handled>, RespondError> {
+        let claimed: HashSet<String> = self
+            .store
+            .active_runs()
+            .await?
+            .into_iter()
+            .map(|run| run.incident)
+            .collect();
+        let now = now_ms();
+        let query = IncidentQuery {
+            state: Some(IncidentState::Running),
+            updated_before: Some(now - SHADOW_RUN_LIMIT.as_millis() as i64),
+            after_id: None,
+            unresolved: false,
+            limit: UNDECIDED_PER_PASS,
+        };
+        let mut recovered = Vec::new();
+        for row in self.store.incidents(&query).await? {
+            if claimed.contains(&row.id) {
+                continue;
+            }
+            let reason = format!(
+                "a shadow run that never finished (the host stopped during it, {} ago at the latest); shadow runs change nothing, so the incident will be decided again at its next delivery",
+                humantime::format_duration(SHADOW_RUN_LIMIT)
+            );
+            let change = Change::SetState {
+                id: row.id.clone(),
+                state: IncidentState::Failed,
+                class: None,
+                at: now,
+            };
+            let records = vec![
+                Entry {
+                    incident: Some(row.id.clone()),
+                    kind: "run.interrupted".into(),
+                    body: json!({"shadow": true, "reason": &reason}),
+                },
+                Entry {
+                    incident: Some(row.id.clone()),
+                    kind: "incident.state".into(),
+                    body: json!({"state": IncidentState::Failed, "reason": &reason}),
+                },
+            ];
+            self.store.commit(vec![change], records).await?;
+            recovered.push(Handled {
+                incident: row.id,
+                target: row.target,
+                class: row.class.unwrap_or_else(|| "unknown".into()),
+                confidence: 0.0,
+                decision: "interrupted".into(),
+                guardrail: None,
+                reason,
+                state: IncidentState::Failed,
+                run: None,
+                escalated: false,
+                decided: None,
+            });
         }
         Ok(recovered)
     }
