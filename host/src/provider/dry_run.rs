@@ -94,6 +94,18 @@ const SIMULATED_COMPRESSION: u64 = 10;
 pub struct DryRunFleet {
     workloads: Mutex<BTreeMap<Workload, State>>,
     log_sets: Mutex<BTreeMap<String, SimulatedLogSet>>,
+    /// Workloads per namespace, kept with `workloads`: the blast-radius
+    /// budget asks at every decision, and a large fleet should not be
+    /// scanned for it.
+    namespaces: Mutex<BTreeMap<String, u32>>,
+}
+
+fn count_namespaces<'a>(targets: impl Iterator<Item = &'a Workload>) -> BTreeMap<String, u32> {
+    let mut counts = BTreeMap::new();
+    for target in targets {
+        *counts.entry(target.namespace().to_string()).or_insert(0) += 1;
+    }
+    counts
 }
 
 impl DryRunFleet {
@@ -112,8 +124,9 @@ impl DryRunFleet {
                 };
                 (w.target, state)
             })
-            .collect();
+            .collect::<BTreeMap<_, _>>();
         DryRunFleet {
+            namespaces: Mutex::new(count_namespaces(workloads.keys())),
             workloads: Mutex::new(workloads),
             log_sets: Mutex::new(spec.log_sets),
         }
@@ -136,6 +149,12 @@ impl DryRunFleet {
                 history: vec![format!("{}:previous", target.name())],
             },
         );
+        *self
+            .namespaces
+            .lock()
+            .expect("fleet lock")
+            .entry(target.namespace().to_string())
+            .or_insert(0) += 1;
         true
     }
 
@@ -204,12 +223,16 @@ impl Provider for DryRunFleet {
     }
 
     async fn count_workloads(&self, namespace: Option<&str>) -> Result<u32, ProviderError> {
-        let workloads = self.workloads.lock().expect("fleet lock");
-        let count = workloads
-            .keys()
-            .filter(|w| namespace.is_none_or(|ns| w.namespace() == ns))
-            .count();
-        Ok(count as u32)
+        Ok(match namespace {
+            None => self.workloads.lock().expect("fleet lock").len() as u32,
+            Some(ns) => self
+                .namespaces
+                .lock()
+                .expect("fleet lock")
+                .get(ns)
+                .copied()
+                .unwrap_or(0),
+        })
     }
 
     async fn rotate(&self, log_set: &str) -> Result<Rotation, ProviderError> {

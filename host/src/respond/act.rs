@@ -161,7 +161,13 @@ impl Responder {
             .act(case, prepared, params, &run, shadow, !shadow)
             .await
         {
-            Ok(summary) => self.follow_up(case, resolved, summary, claim).await,
+            Ok(Acted { summary, records }) => {
+                // The run's records ride with the follow-up's first commit
+                // (its final state, or its verification): nothing acts in
+                // between, and each effect's intent is already durable.
+                case.carry_records(records);
+                self.follow_up(case, resolved, summary, claim).await
+            }
             Err(e) => Err(e),
         };
         if shadow {
@@ -225,16 +231,16 @@ impl Responder {
         let verification = if shadow || self.simulated {
             verify::judge_once(spec, prometheus, &resolution, &case.id).await
         } else {
-            self.record(
-                &case.id,
+            self.record_case(
+                case,
                 "verification.started",
                 json!({"run": &summary.run, "spec": spec}),
             )
             .await?;
             verify::verify(spec, prometheus, &resolution, &case.id).await
         };
-        self.record(
-            &case.id,
+        self.record_case(
+            case,
             "verification",
             json!({"run": &summary.run, "verification": &verification}),
         )
@@ -337,7 +343,7 @@ impl Responder {
         self.store
             .count_run(target, &artifact.manifest().name, now)
             .await?;
-        let summary = self
+        let Acted { summary, records } = self
             .act(
                 case,
                 prepared,
@@ -347,6 +353,7 @@ impl Responder {
                 false,
             )
             .await?;
+        self.store.record_all(records).await?;
         Ok(Some(Box::new(summary)))
     }
 
@@ -375,7 +382,7 @@ impl Responder {
         run: &str,
         shadow: bool,
         start_recorded: bool,
-    ) -> Result<RunSummary, StoreError> {
+    ) -> Result<Acted, StoreError> {
         let Prepared {
             artifact,
             grants,
@@ -449,19 +456,28 @@ impl Responder {
             kind: "call".into(),
             body: json!({"run": run, "index": index, "call": call}),
         }));
-        self.store.record_all(entries).await?;
-        Ok(RunSummary {
-            run: run.to_string(),
-            plugin: name,
-            mode,
-            outcome: Some(report.outcome),
-            effects: report.effects,
-            denials: report.denials,
-            fuel_consumed: report.fuel_consumed,
-            peak_memory_bytes: report.peak_memory_bytes,
-            duration_us: report.duration_us,
-            verification: None,
-            rollback: None,
+        Ok(Acted {
+            records: entries,
+            summary: RunSummary {
+                run: run.to_string(),
+                plugin: name,
+                mode,
+                outcome: Some(report.outcome),
+                effects: report.effects,
+                denials: report.denials,
+                fuel_consumed: report.fuel_consumed,
+                peak_memory_bytes: report.peak_memory_bytes,
+                duration_us: report.duration_us,
+                verification: None,
+                rollback: None,
+            },
         })
     }
+}
+
+/// A finished run: its summary, and its `run.finished` and `call` records,
+/// for the caller to commit (see [`Responder::act`]).
+struct Acted {
+    summary: RunSummary,
+    records: Vec<Entry>,
 }

@@ -179,6 +179,15 @@ pub(crate) struct Carry {
 }
 
 impl Case {
+    /// Adds records to what rides along with the next commit.
+    fn carry_records(&self, records: Vec<Entry>) {
+        self.carry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .records
+            .extend(records);
+    }
+
     /// What rides along with the next commit, taken.
     fn take_carry(&self) -> Carry {
         std::mem::take(
@@ -272,12 +281,36 @@ impl Responder {
                 run: run.to_string(),
             });
         }
-        let record = Entry {
+        let Carry {
+            changes: mut carried,
+            mut records,
+        } = case.take_carry();
+        carried.extend(changes);
+        records.push(Entry {
             incident: Some(case.id.clone()),
             kind: "incident.state".into(),
             body: json!({"state": state, "reason": reason}),
-        };
-        self.store.commit(changes, vec![record]).await.map(|_| ())
+        });
+        self.store.commit(carried, records).await.map(|_| ())
+    }
+
+    /// Records a step of the case, with whatever rides along.
+    pub(crate) async fn record_case(
+        &self,
+        case: &Case,
+        kind: &str,
+        body: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let Carry {
+            changes,
+            mut records,
+        } = case.take_carry();
+        records.push(Entry {
+            incident: Some(case.id.clone()),
+            kind: kind.to_string(),
+            body,
+        });
+        self.store.commit(changes, records).await.map(|_| ())
     }
 
     /// Handles one alert, start to finish: [`Responder::admit`], then

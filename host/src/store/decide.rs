@@ -92,9 +92,12 @@ fn decide(
     )?
     .unwrap_or(0);
     let storm_window = r.config.storm.window.as_millis() as i64;
+    // From the per-second totals: at most one row per second of the window,
+    // however busy it was. The second the window starts in counts whole, so
+    // the breaker errs by up to a second's runs towards tripping.
     let storm_runs = scalar(
-        "SELECT COUNT(*) FROM run_history WHERE at > ?",
-        params![r.now - storm_window],
+        "SELECT SUM(runs) FROM run_seconds WHERE second >= ?",
+        params![(r.now - storm_window).div_euclid(1000)],
     )?
     .unwrap_or(0);
     let mut in_flight = conn

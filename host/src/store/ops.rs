@@ -61,13 +61,41 @@ pub(super) fn begin_run(conn: &rusqlite::Connection, run: &ActiveRun) -> Result<
         "UPDATE incidents SET attempts = attempts + 1, state = 'running', updated_at = ? WHERE id = ?",
         params![run.started_at, run.incident],
     )?;
+    count_run(conn, &target, &run.plugin, run.started_at)
+}
+
+/// Counts a run in the history (per target, for cooldowns and rate limits)
+/// and in the per-second totals (fleet-wide, for the storm breaker, which
+/// then sums at most one row per second of its window instead of scanning
+/// every run in it); prunes both past what any guardrail looks back at.
+fn count_run(
+    conn: &rusqlite::Connection,
+    target: &str,
+    plugin: &str,
+    at: crate::guardrails::Millis,
+) -> Result<(), OpError> {
+    use rusqlite::params;
+    let run_statement = |sql: &str, p: &[&dyn rusqlite::ToSql]| {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute(p))
+            .map_err(db)
+    };
     run_statement(
         "INSERT INTO run_history (target, plugin, at) VALUES (?, ?, ?)",
-        params![target, run.plugin, run.started_at],
+        params![target, plugin, at],
+    )?;
+    run_statement(
+        "INSERT INTO run_seconds (second, runs) VALUES (?, 1)
+         ON CONFLICT (second) DO UPDATE SET runs = runs + 1",
+        params![at.div_euclid(1000)],
     )?;
     run_statement(
         "DELETE FROM run_history WHERE at < ?",
-        params![run.started_at - HISTORY_KEPT],
+        params![at - HISTORY_KEPT],
+    )?;
+    run_statement(
+        "DELETE FROM run_seconds WHERE second < ?",
+        params![(at - HISTORY_KEPT).div_euclid(1000)],
     )?;
     Ok(())
 }
@@ -134,10 +162,12 @@ pub(super) fn op(change: Change) -> Op {
             "UPDATE active_runs SET owner = ? WHERE run = ?",
             (super::owner::ABANDONED, run),
         ),
-        Change::CountRun { target, plugin, at } => statement(
-            "INSERT INTO run_history (target, plugin, at) VALUES (?, ?, ?)",
-            (target.to_string(), plugin, at),
-        ),
+        Change::CountRun { target, plugin, at } => {
+            Box::new(move |conn: &rusqlite::Connection, _: &mut Vec<Entry>| {
+                count_run(conn, &target.to_string(), &plugin, at)?;
+                Ok(1)
+            })
+        }
         Change::Freeze { until } => statement(
             "INSERT INTO storm (id, frozen_until) VALUES (1, ?)
              ON CONFLICT (id) DO UPDATE SET frozen_until = MAX(frozen_until, excluded.frozen_until)",

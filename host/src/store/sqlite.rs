@@ -24,7 +24,7 @@ use crate::audit::{AuditLog, Committed, Entry};
 use crate::guardrails::KillSwitch;
 use crate::workload::Workload;
 
-const SCHEMA: [&str; 12] = [
+const SCHEMA: [&str; 13] = [
     "CREATE TABLE IF NOT EXISTS incidents (
         id TEXT PRIMARY KEY,
         alert TEXT NOT NULL,
@@ -51,6 +51,10 @@ const SCHEMA: [&str; 12] = [
         at INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS run_history_target ON run_history (target, at)",
     "CREATE INDEX IF NOT EXISTS run_history_at ON run_history (at)",
+    // Runs per second, fleet-wide, for the storm breaker (see `ops::count_run`).
+    "CREATE TABLE IF NOT EXISTS run_seconds (
+        second INTEGER PRIMARY KEY,
+        runs INTEGER NOT NULL)",
     // The empty scope is the global kill switch.
     "CREATE TABLE IF NOT EXISTS kill_switches (
         scope TEXT PRIMARY KEY,
@@ -110,6 +114,15 @@ impl SqliteStore {
         for statement in SCHEMA {
             sqlx::query(statement).execute(&pool).await.map_err(&fail)?;
         }
+        // Stores made before the per-second run totals: count their history once.
+        sqlx::query(
+            "INSERT INTO run_seconds (second, runs)
+             SELECT at / 1000, COUNT(*) FROM run_history
+             WHERE NOT EXISTS (SELECT 1 FROM run_seconds) GROUP BY at / 1000",
+        )
+        .execute(&pool)
+        .await
+        .map_err(&fail)?;
         // Stores made before approvals carried their subject and decider.
         let columns: Vec<String> =
             sqlx::query_scalar("SELECT name FROM pragma_table_info('approvals')")
