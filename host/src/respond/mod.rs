@@ -146,6 +146,10 @@ pub struct Admission {
     pub alert: Alert,
     /// When it was admitted.
     pub at: Millis,
+    /// Whether this delivery opened the incident: then nothing has been
+    /// decided on it, and processing need not read it back first (a second
+    /// decision, say by recovery, is still caught inside the writer).
+    pub first: bool,
 }
 
 /// What admitting an alert came to.
@@ -357,17 +361,36 @@ impl Responder {
                 target: target_text,
                 at: now,
             });
-            admitted.push(Admitted::Firing(Admission { id, alert, at: now }));
+            admitted.push(Admitted::Firing(Admission {
+                id,
+                alert,
+                at: now,
+                first: false,
+            }));
         }
-        if !changes.is_empty() {
-            self.store.commit(changes, records).await?;
+        if changes.is_empty() {
+            return Ok(admitted);
+        }
+        // One delivery count per `OpenIncident`, in the order of the firing alerts.
+        let deliveries = self.store.commit(changes, records).await?.results;
+        let firing = admitted.iter_mut().filter_map(|a| match a {
+            Admitted::Firing(admission) => Some(admission),
+            Admitted::Resolved(_) => None,
+        });
+        for (admission, count) in firing.zip(deliveries) {
+            admission.first = count == 1;
         }
         Ok(admitted)
     }
 
     /// Decides on an admitted alert and follows the decision through.
     pub async fn process(&self, admission: Admission) -> Result<Handled, RespondError> {
-        let Admission { id, alert, at: now } = admission;
+        let Admission {
+            id,
+            alert,
+            at: now,
+            first,
+        } = admission;
         let target = target_of(&alert);
         let target_text = match &target {
             Ok(t) => t.to_string(),
@@ -382,16 +405,18 @@ impl Responder {
             confidence: 0.0,
             carry: Default::default(),
         };
-        let row = self.store.incident(&id).await?.ok_or(StoreError::Corrupt {
-            what: "incident that was just written",
-            value: id.clone(),
-        })?;
-        let redelivered = row.state != IncidentState::Open
-            && now - row.updated_at < self.guardrails.redelivery_window.as_millis() as i64;
-        if !decidable(&row) || redelivered {
-            // A repeated delivery nobody will decide on: counted and recorded.
-            case.class = row.class.clone().unwrap_or_else(|| "unknown".into());
-            return Ok(self.duplicate(&case, &row).await?);
+        if !first {
+            let row = self.store.incident(&id).await?.ok_or(StoreError::Corrupt {
+                what: "incident that was just written",
+                value: id.clone(),
+            })?;
+            let redelivered = row.state != IncidentState::Open
+                && now - row.updated_at < self.guardrails.redelivery_window.as_millis() as i64;
+            if !decidable(&row) || redelivered {
+                // A repeated delivery nobody will decide on: counted and recorded.
+                case.class = row.class.clone().unwrap_or_else(|| "unknown".into());
+                return Ok(self.duplicate(&case, &row).await?);
+            }
         }
         // The classification: one commit.
         let classification = match &target {
@@ -449,6 +474,12 @@ impl Responder {
             .await?
         {
             Decided::Duplicate(state) => {
+                // Another delivery (or a human) got there first: rare enough
+                // to read the incident back now.
+                let row = self.store.incident(&id).await?.ok_or(StoreError::Corrupt {
+                    what: "incident that was just decided",
+                    value: id.clone(),
+                })?;
                 let row = IncidentRow { state, ..row };
                 Ok(self.duplicate(&case, &row).await?)
             }

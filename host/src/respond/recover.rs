@@ -157,6 +157,7 @@ impl Responder {
                 id: row.id,
                 alert,
                 at: row.updated_at,
+                first: false,
             });
         }
         Ok(admissions)
