@@ -63,10 +63,12 @@ fn plan(incident: &Incident) -> Result<Vec<Action>, Error> {
 
 /// `kind/namespace/name` as the WIT workload. Names are checked by the host.
 fn workload(index: usize, action: &Action) -> Result<Workload, Error> {
-    let raw = action
-        .target
-        .as_deref()
-        .ok_or_else(|| invalid(format!("action {index} ({}) has no target", action.capability)))?;
+    let raw = action.target.as_deref().ok_or_else(|| {
+        invalid(format!(
+            "action {index} ({}) has no target",
+            action.capability
+        ))
+    })?;
     let mut parts = raw.splitn(3, '/');
     let (Some(kind), Some(namespace), Some(name)) = (parts.next(), parts.next(), parts.next())
     else {
@@ -112,9 +114,11 @@ fn step(index: usize, action: &Action) -> Result<Step, Error> {
         }
         "restart" => Step::Restart(workload(index, action)?),
         "rollback" => Step::Rollback(workload(index, action)?),
-        "log-rotation" => Step::Rotate(args.log_set.clone().ok_or_else(|| {
-            invalid(format!("action {index} (log-rotation) has no log-set"))
-        })?),
+        "log-rotation" => Step::Rotate(
+            args.log_set
+                .clone()
+                .ok_or_else(|| invalid(format!("action {index} (log-rotation) has no log-set")))?,
+        ),
         other => {
             return Err(invalid(format!(
                 "action {index}: unknown capability {other:?}"
