@@ -886,3 +886,52 @@ async fn signed_plans_are_accepted_once_and_everything_else_is_refused() {
     assert_eq!(replayed.status, StatusCode::CONFLICT, "{:?}", replayed.body);
     error_shape(&replayed);
 }
+
+#[tokio::test]
+async fn recovery_takes_up_admitted_alerts_and_shutdown_drains_the_queue() {
+    let f = fixture().await;
+    // Admitted but never queued: what a process that stopped after its 202
+    // leaves behind. The pass the recovery interval runs takes it up.
+    let responder = f.app.responder.clone();
+    let admitted = responder
+        .admit(vec![
+            serde_json::from_value(alert("KubePodOOMKilled", "checkout", "left")).unwrap(),
+        ])
+        .await
+        .unwrap();
+    let crate::respond::Admitted::Firing(admission) = &admitted[0] else {
+        panic!("a firing alert");
+    };
+    let id = admission.id.clone();
+    crate::serve::recover(&f.app, Duration::ZERO).await;
+    assert_eq!(f.decided(&id).await, IncidentState::Remediated);
+
+    // Shutdown processes what was queued and waits for it.
+    let body = payload(&[
+        alert("KubePodOOMKilled", "cart", "drain-1"),
+        alert("CPUThrottlingHigh", "payments", "drain-2"),
+    ]);
+    let reply = f.post("/v1/alerts", ALERTS, body).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED);
+    assert!(f.app.queue.shutdown(Duration::from_secs(60)).await);
+    for incident in reply.body["incidents"].as_array().unwrap() {
+        let id = incident["incident"].as_str().unwrap();
+        let row = f.store.incident(id).await.unwrap().unwrap();
+        // Decided and finished (one of the two may be refused by the
+        // namespace's blast-radius budget: they run at once).
+        assert!(
+            !matches!(row.state, IncidentState::Open | IncidentState::Running),
+            "{id} was drained: {:?}",
+            row.state
+        );
+    }
+    let late = f
+        .post(
+            "/v1/alerts",
+            ALERTS,
+            payload(&[alert("KubePodOOMKilled", "cart", "late")]),
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(late.body["message"], "the host is shutting down");
+}
