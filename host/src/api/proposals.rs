@@ -45,6 +45,7 @@ pub(super) async fn plan(
     headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let arrived = std::time::Instant::now();
     caller.require(auth::AGENTS)?;
     let bytes = body(bytes)?;
     let envelope = Headers {
@@ -54,7 +55,7 @@ pub(super) async fn plan(
         signature: header(&headers, HEADER_SIGNATURE)?,
     };
     let handled = app.responder.propose_signed(&bytes, &envelope).await?;
-    app.metrics.handled(&handled, std::time::Instant::now());
+    app.metrics.handled(&handled, arrived);
     Ok(Json(json!(handled)))
 }
 
@@ -71,6 +72,7 @@ pub(super) async fn component(
     params: Result<Query<ComponentQuery>, QueryRejection>,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let arrived = std::time::Instant::now();
     caller.require(auth::AGENTS)?;
     let params = query(params)?;
     let bytes = body(bytes)?;
@@ -78,6 +80,6 @@ pub(super) async fn component(
         .responder
         .propose_component(&params.incident, &bytes)
         .await?;
-    app.metrics.handled(&handled, std::time::Instant::now());
+    app.metrics.handled(&handled, arrived);
     Ok(Json(json!(handled)))
 }
