@@ -386,11 +386,11 @@ impl Responder {
     /// Decides on an admitted alert and follows the decision through.
     pub async fn process(&self, admission: Admission) -> Result<Handled, RespondError> {
         let Admission {
-            id,
-            alert,
-            at: now,
-            first,
+            id, alert, first, ..
         } = admission;
+        // Decided as of now, not as of the admission: an alert taken up by
+        // recovery meets today's switches, windows and budgets.
+        let now = now_ms();
         let target = target_of(&alert);
         let target_text = match &target {
             Ok(t) => t.to_string(),
@@ -418,7 +418,7 @@ impl Responder {
                 return Ok(self.duplicate(&case, &row).await?);
             }
         }
-        // The classification: one commit.
+        // The classification (committed with the decision or refusal that follows).
         let classification = match &target {
             Ok(_) => Some(self.classify(&case).await),
             Err(_) => None,
@@ -426,7 +426,6 @@ impl Responder {
         if let Some(classification) = &classification {
             case.class = classification.label().to_string();
             case.confidence = classification.confidence;
-            // Committed with the decision (or the refusal) that follows.
             *case
                 .carry
                 .get_mut()
