@@ -7,7 +7,7 @@ mod common;
 
 use common::{blastwall, repo, stderr, stdout};
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -183,21 +183,7 @@ fn receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':')
-                    && name.eq_ignore_ascii_case("content-length")
-                {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            if reader.read_exact(&mut body).is_ok()
+            if let Some(body) = common::read_request(&stream)
                 && let Ok(json) = serde_json::from_slice(&body)
             {
                 inbox.lock().unwrap().push(json);
