@@ -63,6 +63,9 @@ pub struct HostConfig {
     /// The HTTP API of `blastwall serve`.
     #[serde(default)]
     pub api: crate::api::ApiConfig,
+    /// The threads plugins run on, and how many runs and compilations at once.
+    #[serde(default)]
+    pub sandbox: crate::sandbox::PoolConfig,
 }
 
 /// Why the configuration could not be used.
@@ -89,10 +92,18 @@ pub enum ConfigError {
 impl HostConfig {
     /// Parses configuration text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let config: HostConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
-        })
+        })?;
+        config
+            .sandbox
+            .validate()
+            .map_err(|message| ConfigError::Parse {
+                path: origin.to_string(),
+                message,
+            })?;
+        Ok(config)
     }
 
     /// The embedded default: the bundled example plugins mapped for dry runs.

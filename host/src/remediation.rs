@@ -47,7 +47,7 @@ pub async fn run_once(
         authority.policy,
         &incident.target,
     )?;
-    let plugin = sandbox.load(artifact, &grants)?;
+    let plugin = sandbox.load(artifact, &grants).await?;
     let request = RunRequest {
         incident,
         grants,

@@ -22,7 +22,7 @@ use blastwall::config::HostConfig;
 use blastwall::policy::TierPolicy;
 use blastwall::provider::{DryRunFleet, FleetSpec};
 use blastwall::respond::{Parts, Responder};
-use blastwall::sandbox::{Sandbox, SandboxConfig};
+use blastwall::sandbox::{PoolConfig, Sandbox, SandboxConfig};
 use blastwall::store::SqliteStore;
 use blastwall_tests::bundled;
 
@@ -71,7 +71,10 @@ async fn responder(dir: &std::path::Path, alerts: usize) -> Arc<Responder> {
             sandbox: Arc::new(
                 Sandbox::new(SandboxConfig {
                     ceilings: Default::default(),
-                    concurrent_runs: 64,
+                    pool: PoolConfig {
+                        max_concurrent_runs: 64,
+                        ..PoolConfig::default()
+                    },
                     cache_dir: None,
                 })
                 .unwrap(),

@@ -60,7 +60,7 @@ use blastwall::config::HostConfig;
 use blastwall::policy::TierPolicy;
 use blastwall::provider::{DryRunFleet, FleetSpec};
 use blastwall::respond::{Parts, Responder};
-use blastwall::sandbox::{Sandbox, SandboxConfig};
+use blastwall::sandbox::{PoolConfig, Sandbox, SandboxConfig};
 use blastwall::store::SqliteStore;
 use blastwall_tests::bundled;
 use serde_json::{Value, json};
@@ -289,7 +289,10 @@ async fn responder(dir: &std::path::Path, targets: usize) -> Arc<Responder> {
                 Sandbox::new(SandboxConfig {
                     ceilings: Default::default(),
                     // As `serve` sizes it: max-in-flight, at most 64.
-                    concurrent_runs: 64,
+                    pool: PoolConfig {
+                        max_concurrent_runs: 64,
+                        ..PoolConfig::default()
+                    },
                     cache_dir: None,
                 })
                 .unwrap(),

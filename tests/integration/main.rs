@@ -5,6 +5,8 @@
 
 mod adversarial;
 mod approvals;
+mod compile_limits;
+mod containment;
 mod loading;
 mod plugins;
 mod precompiled;

@@ -3,12 +3,15 @@
 use std::sync::atomic::Ordering;
 
 use blastwall::policy::Policy;
-use blastwall::sandbox::{Outcome, Sandbox, SandboxConfig};
+use blastwall::sandbox::{Outcome, PoolConfig, Sandbox, SandboxConfig};
 use blastwall_tests::{bundled, incident};
 
 fn sandbox(dir: &std::path::Path) -> Sandbox {
     Sandbox::new(SandboxConfig {
-        concurrent_runs: 2,
+        pool: PoolConfig {
+            max_concurrent_runs: 2,
+            ..PoolConfig::default()
+        },
         cache_dir: Some(dir.to_path_buf()),
         ..SandboxConfig::default()
     })
@@ -25,7 +28,7 @@ async fn run_once(sandbox: &Sandbox) -> Outcome {
         &incident.target,
     )
     .unwrap();
-    let plugin = sandbox.load(&artifact, &grants).unwrap();
+    let plugin = sandbox.load(&artifact, &grants).await.unwrap();
     let fleet = std::sync::Arc::new(blastwall::provider::DryRunFleet::new(
         blastwall::provider::FleetSpec::embedded_default(),
     ));

@@ -15,7 +15,7 @@ use blastwall::guardrails::{KillSwitch, WindowSpec, now_ms};
 use blastwall::policy::TierPolicy;
 use blastwall::provider::{DryRunFleet, FleetSpec, Provider};
 use blastwall::respond::{Handled, Parts, Responder};
-use blastwall::sandbox::{Sandbox, SandboxConfig};
+use blastwall::sandbox::{PoolConfig, Sandbox, SandboxConfig};
 use blastwall::store::{ActiveRun, IncidentState, SqliteStore, Store};
 use blastwall_tests::bundled;
 use serde_json::Value;
@@ -99,7 +99,10 @@ pub(crate) async fn setup(extra: &str, simulated: bool) -> Loop {
             sandbox: Arc::new(
                 Sandbox::new(SandboxConfig {
                     ceilings: Default::default(),
-                    concurrent_runs: 4,
+                    pool: PoolConfig {
+                        max_concurrent_runs: 4,
+                        ..PoolConfig::default()
+                    },
                     cache_dir: None,
                 })
                 .unwrap(),

@@ -3,6 +3,10 @@
 //! The guests under `tests/guests/` are built by this crate's build script;
 //! their paths arrive as compile-time environment variables.
 
+mod big;
+
+pub use big::big_component;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -12,7 +16,7 @@ use blastwall::manifest::Manifest;
 use blastwall::policy::{Policy, TierPolicy};
 use blastwall::provider::{DryRunFleet, FleetSpec, Provider};
 use blastwall::remediation::{Authority, RemediationError};
-use blastwall::sandbox::{Ceilings, LoadError, RunReport, Sandbox, SandboxConfig};
+use blastwall::sandbox::{Ceilings, LoadError, PoolConfig, RunReport, Sandbox, SandboxConfig};
 use blastwall::signature::PluginArtifact;
 use blastwall::workload::Workload;
 
@@ -99,7 +103,10 @@ impl Harness {
         Harness {
             sandbox: Sandbox::new(SandboxConfig {
                 ceilings,
-                concurrent_runs: 8,
+                pool: PoolConfig {
+                    max_concurrent_runs: 8,
+                    ..PoolConfig::default()
+                },
                 cache_dir: None,
             })
             .expect("sandbox starts"),

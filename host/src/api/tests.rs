@@ -18,7 +18,7 @@ use crate::config::HostConfig;
 use crate::policy::{Tier, TierPolicy};
 use crate::provider::{DryRunFleet, FleetSpec};
 use crate::respond::{Parts, Responder};
-use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::sandbox::{PoolConfig, Sandbox, SandboxConfig};
 use crate::signature::{TrustStore, generate_files, read_signing_key};
 use crate::store::{IncidentState, SqliteStore, Store};
 
@@ -88,7 +88,10 @@ async fn fixture_with(api: ApiConfig) -> Fixture {
             plugins: crate::bundled::insecure_unsigned_all(),
             sandbox: Arc::new(
                 Sandbox::new(SandboxConfig {
-                    concurrent_runs: 4,
+                    pool: PoolConfig {
+                        max_concurrent_runs: 4,
+                        ..PoolConfig::default()
+                    },
                     ..Default::default()
                 })
                 .unwrap(),

@@ -120,13 +120,12 @@ impl HostArgs {
         config: &HostConfig,
         plugins: Vec<Arc<PluginArtifact>>,
         provider: Arc<dyn Provider>,
-        concurrent_runs: u32,
+        max_concurrent_runs: usize,
     ) -> anyhow::Result<Responder> {
-        let sandbox = Arc::new(Sandbox::new(SandboxConfig {
-            ceilings: config.ceilings.clone().unwrap_or_default(),
-            concurrent_runs,
-            cache_dir: self.cache_dir.clone(),
-        })?);
+        let mut sandbox = SandboxConfig::for_host(config, self.cache_dir.clone());
+        sandbox.pool.max_concurrent_runs =
+            sandbox.pool.max_concurrent_runs.min(max_concurrent_runs);
+        let sandbox = Arc::new(Sandbox::new(sandbox)?);
         let tiers = match &self.tiers {
             Some(path) => TierPolicy::load(path)?,
             None => TierPolicy::embedded_default(),

@@ -251,11 +251,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let incident = build_incident(&args, !args.live)?;
     let provider = provider(&args, &config, &incident)?;
-    let sandbox = Sandbox::new(SandboxConfig {
-        ceilings: config.ceilings.clone().unwrap_or_default(),
-        concurrent_runs: 1,
-        cache_dir: args.cache_dir.clone(),
-    })?;
+    let mut sandbox = SandboxConfig::for_host(&config, args.cache_dir.clone());
+    sandbox.pool.max_concurrent_runs = 1;
+    let sandbox = Sandbox::new(sandbox)?;
     let tiers = match &args.tiers {
         Some(path) => TierPolicy::load(path)?,
         None => TierPolicy::embedded_default(),
@@ -265,7 +263,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         policy: &policy,
     };
     let report = remediation::run_once(&sandbox, &artifact, incident, authority, provider).await?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    println!("{}", crate::text::to_json_pretty(&report)?);
     Ok(match report.outcome {
         Outcome::Completed { .. } => ExitCode::SUCCESS,
         _ => ExitCode::from(3),

@@ -78,9 +78,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         World::Live(provider) => provider,
         World::Simulated(fleet) => Arc::new(fleet),
     };
-    let concurrent_runs = api.max_in_flight.clamp(1, 64) as u32;
+    // Alerts in flight beyond the run slots wait for one; never more slots
+    // than alerts that can be in flight.
     let responder = host
-        .responder(&config, plugins, provider, concurrent_runs)
+        .responder(&config, plugins, provider, api.max_in_flight)
         .await?;
     let responder = match trust {
         Some(trust) => responder.with_trust(Arc::new(trust)),

@@ -134,11 +134,9 @@ impl Rig {
         let (plugins, _trust) = bundled::dev::sign_all(&key, &bundled)?;
 
         let config = demo_config()?;
-        let sandbox = Arc::new(Sandbox::new(SandboxConfig {
-            ceilings: config.ceilings.clone().unwrap_or_default(),
-            concurrent_runs: 4,
-            cache_dir: None,
-        })?);
+        let mut sandbox = SandboxConfig::for_host(&config, None);
+        sandbox.pool.max_concurrent_runs = 4;
+        let sandbox = Arc::new(Sandbox::new(sandbox)?);
         let store = Arc::new(SqliteStore::open(&data_dir).await?);
         let simulated = Arc::new(DryRunFleet::new(FleetSpec::embedded_default()));
         let log_sets = BTreeMap::from([(

@@ -86,7 +86,7 @@ pub(super) fn label(artifact: &PluginArtifact) -> String {
 impl Responder {
     /// Grants `artifact` what `policy`, its tier and its manifest allow on the
     /// case's target, and loads it linked with exactly that.
-    pub(crate) fn prepare(
+    pub(crate) async fn prepare(
         &self,
         case: &Case,
         artifact: &Arc<PluginArtifact>,
@@ -103,6 +103,7 @@ impl Responder {
         let plugin = self
             .sandbox
             .load(artifact, &grants)
+            .await
             .map_err(|e| refused(e.to_string()))?;
         Ok(Prepared {
             artifact: artifact.clone(),
@@ -328,7 +329,7 @@ impl Responder {
             return Ok(None);
         }
         let rollback_run = format!("{run}-rollback");
-        let prepared = match self.prepare(case, artifact, &Policy::as_declared()) {
+        let prepared = match self.prepare(case, artifact, &Policy::as_declared()).await {
             Ok(prepared) => prepared,
             Err(reason) => {
                 self.record(

@@ -90,6 +90,7 @@ impl Responder {
         };
         let prepared = self
             .prepare(&case, &resolved.plugin, &resolved.entry.policy())
+            .await
             .map_err(|reason| {
                 RespondError::Unrunnable(format!("approval {}: {reason}", approval.id))
             })?;

@@ -462,7 +462,10 @@ impl Responder {
             return Ok(self.refuse(&case, "catalog", reason).await?);
         };
         let mode = self.mode_for(resolved, &classification);
-        let prepared = match self.prepare(&case, &resolved.plugin, &resolved.entry.policy()) {
+        let prepared = match self
+            .prepare(&case, &resolved.plugin, &resolved.entry.policy())
+            .await
+        {
             Ok(prepared) => prepared,
             Err(reason) => return Ok(self.refuse(&case, "grant", reason).await?),
         };

@@ -40,7 +40,10 @@ impl Responder {
             rollback: resolved.rollback.clone(),
         };
         let approved = ask.approval.is_some();
-        let prepared = match self.prepare_proposal(case, &artifact, resolved, withheld) {
+        let prepared = match self
+            .prepare_proposal(case, &artifact, resolved, withheld)
+            .await
+        {
             Ok(prepared) => prepared,
             Err(reason) if approved => return Err(RespondError::Unrunnable(reason).into()),
             Err(reason) => return Ok(self.refuse(case, "grant", reason).await?),
@@ -67,7 +70,7 @@ impl Responder {
     /// its manifest ∩ the tier ∩ the catalog entry of the case's class (its
     /// `grant`, and what its pinned plugin declares: the operator's consent
     /// for that class) ∩ the incident's target.
-    fn prepare_proposal(
+    async fn prepare_proposal(
         &self,
         case: &Case,
         artifact: &Arc<PluginArtifact>,
@@ -89,6 +92,7 @@ impl Responder {
         let plugin = self
             .sandbox
             .load_with(artifact, &grants, withheld)
+            .await
             .map_err(|e| refused(e.to_string()))?;
         Ok(Prepared {
             artifact: artifact.clone(),

@@ -3,12 +3,16 @@
 //! Configuration choices and why:
 //! - component model and async: plugins are components, host calls await providers;
 //! - fuel metering: a hard, deterministic bound on guest computation;
-//! - epoch interruption: a wall-clock deadline that also stops loops that burn
-//!   little fuel per iteration; a background thread ticks the epoch;
+//! - epoch interruption: at every tick a run checks its wall-clock deadline
+//!   (which also stops loops that burn little fuel per iteration) and yields
+//!   to the other runs on its thread; a background thread ticks the epoch;
 //! - pooling allocator: instantiation without mmap/munmap per run, and a hard
 //!   cap on concurrently live instances, memories, tables and stacks;
 //! - a fixed wasm stack size: wasmtime's stack limit is engine-wide, so it is a
-//!   host ceiling rather than a per-plugin value.
+//!   host ceiling rather than a per-plugin value;
+//! - no parallel compilation: a compilation's memory is one function's at a
+//!   time, the same on 2 cores or 64 (compilations are few, off the service's
+//!   threads, and cached on disk).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,13 +23,14 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use super::limits::{Ceilings, MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES};
 
-/// How often the epoch advances; deadlines are rounded up to whole ticks.
+/// How often the epoch advances: how often a run checks its deadline and
+/// yields to the other runs on its thread.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// Builds the engine for `ceilings`, with room for `concurrent_runs` live runs.
-pub fn build(ceilings: &Ceilings, concurrent_runs: u32) -> wasmtime::Result<Engine> {
+pub fn build(ceilings: &Ceilings, concurrent_runs: usize) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
-    let runs = concurrent_runs.max(1);
+    let runs = u32::try_from(concurrent_runs.max(1)).unwrap_or(u32::MAX);
     // Per-component maxima, and totals of `runs` times those maxima: however a
     // component is built, `runs` of them always fit, and none can take the
     // slots of another run.
@@ -48,14 +53,12 @@ pub fn build(ceilings: &Ceilings, concurrent_runs: u32) -> wasmtime::Result<Engi
         .consume_fuel(true)
         .epoch_interruption(true)
         .max_wasm_stack(ceilings.wasm_stack_kib as usize * 1024)
+        // One function compiled at a time per compilation: the compiler's
+        // peak memory is then one function's (bounded by max-function-bytes)
+        // whatever the number of cores, not one per core.
+        .parallel_compilation(false)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
-}
-
-/// Epoch ticks covering `timeout`, rounded up, at least one.
-pub fn deadline_ticks(timeout: Duration) -> u64 {
-    let tick = EPOCH_TICK.as_nanos();
-    (timeout.as_nanos().div_ceil(tick) as u64).max(1)
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.

@@ -33,8 +33,65 @@ pub struct Ceilings {
     pub max_output_bytes: u32,
     /// Bytes of `context.log` lines kept per run, e.g. `65_536`; more is dropped and counted.
     pub max_log_bytes: u32,
+    /// Bytes a plugin may pass to the host in one call (strings, lists), e.g.
+    /// `1_048_576` (the default). A call passing more traps the run with
+    /// `hostcall-limit` before the host copies it. Never more than the run's
+    /// memory.
+    #[serde(default = "default_max_hostcall_bytes")]
+    pub max_hostcall_bytes: u32,
+    /// Resource handles (streams, pollables, guest resources) a run may hold
+    /// at once, e.g. `1_000` (the default); one more traps with `handle-limit`.
+    #[serde(default = "default_max_handles")]
+    pub max_handles: u32,
+    /// The largest component the host compiles, in bytes, e.g. `16_777_216`
+    /// (16 MiB, the default). Larger ones are refused before compilation.
+    #[serde(default = "default_max_component_bytes")]
+    pub max_component_bytes: u64,
+    /// Most bytes of function bodies in one component, summed over its core
+    /// modules, e.g. `8_388_608` (8 MiB, the default). Compile time grows
+    /// with it.
+    #[serde(default = "default_max_code_bytes")]
+    pub max_code_bytes: u64,
+    /// The largest single function body, in bytes, e.g. `262_144` (256 KiB,
+    /// the default). The compiler's time and memory grow faster than a
+    /// function's size; functions are compiled one at a time, so its peak
+    /// memory follows the largest one (about 100 MiB at this default, see
+    /// PERFORMANCE.md).
+    #[serde(default = "default_max_function_bytes")]
+    pub max_function_bytes: u64,
     /// Defaults for limits a manifest does not set.
     pub defaults: LimitsSpec,
+}
+
+fn default_max_hostcall_bytes() -> u32 {
+    1024 * 1024
+}
+
+fn default_max_handles() -> u32 {
+    1_000
+}
+
+fn default_max_component_bytes() -> u64 {
+    16 * 1024 * 1024
+}
+
+fn default_max_code_bytes() -> u64 {
+    8 * 1024 * 1024
+}
+
+fn default_max_function_bytes() -> u64 {
+    256 * 1024
+}
+
+/// The host's ceilings on what it compiles, checked before compilation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ComponentSizes {
+    /// `max-component-bytes`.
+    pub component_bytes: u64,
+    /// `max-code-bytes`.
+    pub code_bytes: u64,
+    /// `max-function-bytes`.
+    pub function_bytes: u64,
 }
 
 impl Default for Ceilings {
@@ -48,6 +105,11 @@ impl Default for Ceilings {
             wasm_stack_kib: 512,
             max_output_bytes: 64 * 1024,
             max_log_bytes: 64 * 1024,
+            max_hostcall_bytes: default_max_hostcall_bytes(),
+            max_handles: default_max_handles(),
+            max_component_bytes: default_max_component_bytes(),
+            max_code_bytes: default_max_code_bytes(),
+            max_function_bytes: default_max_function_bytes(),
             defaults: LimitsSpec {
                 fuel: Some(100_000_000),
                 memory_mib: Some(16),
@@ -72,6 +134,10 @@ pub struct RunLimits {
     pub timeout: Duration,
     /// Mutating calls allowed, granted or denied.
     pub max_actions: u32,
+    /// Bytes the plugin may pass to the host in one call.
+    pub hostcall_bytes: usize,
+    /// Resource handles the run may hold at once.
+    pub handles: usize,
 }
 
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -103,12 +169,24 @@ impl Ceilings {
             .or(d.max_actions)
             .unwrap_or(self.max_actions)
             .min(self.max_actions);
+        let memory_bytes = memory_mib as usize * 1024 * 1024;
         RunLimits {
             fuel,
-            memory_bytes: memory_mib as usize * 1024 * 1024,
+            memory_bytes,
             table_elements: self.max_table_elements as usize,
             timeout: Duration::from_millis(timeout_ms),
             max_actions,
+            hostcall_bytes: (self.max_hostcall_bytes as usize).min(memory_bytes),
+            handles: self.max_handles as usize,
+        }
+    }
+
+    /// The ceilings on what this host compiles.
+    pub fn component_sizes(&self) -> ComponentSizes {
+        ComponentSizes {
+            component_bytes: self.max_component_bytes,
+            code_bytes: self.max_code_bytes,
+            function_bytes: self.max_function_bytes,
         }
     }
 }

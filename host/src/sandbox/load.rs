@@ -25,7 +25,7 @@ use super::bindings::PluginPre;
 use super::bindings::blastwall::remediation::{
     context, log_rotation, restart, rollback, scale, types,
 };
-use super::limits::RunLimits;
+use super::limits::{ComponentSizes, RunLimits};
 use super::state::RunState;
 use super::wasi;
 use crate::manifest::Manifest;
@@ -44,6 +44,20 @@ pub enum LoadError {
     NotWasm {
         /// The plugin's name.
         name: String,
+    },
+    /// The component is larger than the host compiles (`[ceilings]`).
+    #[error("{name}: {what} is {size} bytes, more than this host's limit of {limit} ({setting})")]
+    TooLarge {
+        /// The plugin's name.
+        name: String,
+        /// What is too large, e.g. `the component` or `function 3 of core module 0`.
+        what: String,
+        /// Its size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+        /// The `[ceilings]` setting that sets the limit.
+        setting: &'static str,
     },
     /// Wasmtime could not compile the bytes as a component.
     #[error("{name}: not a valid WebAssembly component: {reason}")]
@@ -135,6 +149,74 @@ impl LoadedPlugin {
     pub fn limits(&self) -> &RunLimits {
         &self.limits
     }
+}
+
+/// Refuses a component larger than `sizes` allows, before anything compiles
+/// it: its bytes, the function bodies of all its core modules together, and
+/// the largest one. Reads only section headers (wasmparser), so its cost is
+/// small and independent of what the code does.
+pub fn check_sizes(artifact: &PluginArtifact, sizes: &ComponentSizes) -> Result<(), LoadError> {
+    let name = &artifact.manifest().name;
+    let bytes = artifact.bytes();
+    let too_large = |what: String, size: u64, limit: u64, setting| LoadError::TooLarge {
+        name: name.clone(),
+        what,
+        size,
+        limit,
+        setting,
+    };
+    if !bytes.starts_with(b"\0asm") {
+        return Err(LoadError::NotWasm { name: name.clone() });
+    }
+    let size = bytes.len() as u64;
+    if size > sizes.component_bytes {
+        return Err(too_large(
+            "the component".into(),
+            size,
+            sizes.component_bytes,
+            "max-component-bytes",
+        ));
+    }
+    let mut code = 0u64;
+    // Core modules nested in the component, counted as they begin; the
+    // function index counts within the current code section.
+    let (mut modules, mut function) = (0usize, 0usize);
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| LoadError::Compile {
+            name: name.clone(),
+            reason: e.to_string(),
+        })?;
+        match payload {
+            wasmparser::Payload::ModuleSection { .. } => modules += 1,
+            wasmparser::Payload::CodeSectionStart { .. } => function = 0,
+            wasmparser::Payload::CodeSectionEntry(body) => {
+                let body_size = body.range().len() as u64;
+                if body_size > sizes.function_bytes {
+                    return Err(too_large(
+                        format!(
+                            "function {function} of core module {}",
+                            modules.saturating_sub(1)
+                        ),
+                        body_size,
+                        sizes.function_bytes,
+                        "max-function-bytes",
+                    ));
+                }
+                code += body_size;
+                if code > sizes.code_bytes {
+                    return Err(too_large(
+                        "the code of its core modules".into(),
+                        code,
+                        sizes.code_bytes,
+                        "max-code-bytes",
+                    ));
+                }
+                function += 1;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Compiles `artifact`'s bytes (exactly those bytes) into a component.

@@ -17,6 +17,7 @@ mod host;
 mod journal;
 pub mod limits;
 mod load;
+mod pool;
 mod report;
 mod state;
 mod wasi;
@@ -27,11 +28,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use wasmtime::component::{Component, ResourceTable};
-use wasmtime::{Engine, Store};
+use wasmtime::{Engine, Store, UpdateDeadline};
 
+pub use engine::EPOCH_TICK;
 pub use journal::{CallRecord, CallResult, LogLine};
-pub use limits::{Ceilings, RunLimits};
+pub use limits::{Ceilings, ComponentSizes, RunLimits};
 pub use load::{LoadError, LoadedPlugin, PluginSummary, Withheld};
+pub use pool::PoolConfig;
 pub use report::{DenialRecord, Effect, Outcome, RunReport};
 pub use wasi::{ALLOWED_WASI, Output};
 
@@ -42,26 +45,31 @@ use crate::signature::{Digest, PluginArtifact};
 use engine::EpochTicker;
 use journal::Journal;
 use limits::RunLimiter;
+use pool::RunPool;
 use state::RunState;
 use wasi::CapturedOutput;
 
 /// How a sandbox is sized.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SandboxConfig {
-    /// Upper bounds and defaults for every per-run limit.
+    /// Upper bounds and defaults for every per-run limit, and the largest
+    /// component the host compiles.
     pub ceilings: Ceilings,
-    /// Runs that may be live at once; sizes the instance pool.
-    pub concurrent_runs: u32,
+    /// The threads runs and compilations execute on, and how many of each
+    /// at once (`[sandbox]` in the host configuration).
+    pub pool: PoolConfig,
     /// Where to keep authenticated precompiled components; none: compile in memory only.
     pub cache_dir: Option<PathBuf>,
 }
 
-impl Default for SandboxConfig {
-    fn default() -> Self {
+impl SandboxConfig {
+    /// A sandbox sized by `config` (`[ceilings]`, `[sandbox]`), caching
+    /// compiled plugins in `cache_dir`.
+    pub fn for_host(config: &crate::config::HostConfig, cache_dir: Option<PathBuf>) -> Self {
         SandboxConfig {
-            ceilings: Ceilings::default(),
-            concurrent_runs: 32,
-            cache_dir: None,
+            ceilings: config.ceilings.clone().unwrap_or_default(),
+            pool: config.sandbox,
+            cache_dir,
         }
     }
 }
@@ -90,36 +98,42 @@ struct Compiled {
     imports: Arc<Vec<String>>,
 }
 
+type CompiledCache = Arc<Mutex<HashMap<Digest, Compiled>>>;
 type LinkKey = (Digest, BTreeSet<Capability>);
 
 /// The wasm sandbox. One per host process; cheap to share behind an `Arc`.
 pub struct Sandbox {
     engine: Engine,
     ceilings: Ceilings,
-    compiled: Mutex<HashMap<Digest, Compiled>>,
+    compiled: CompiledCache,
     linked: Mutex<HashMap<LinkKey, Arc<bindings::PluginPre<RunState>>>>,
-    precompiled: Option<cache::PrecompiledCache>,
+    precompiled: Option<Arc<cache::PrecompiledCache>>,
+    pool: RunPool,
     _ticker: EpochTicker,
 }
 
 impl Sandbox {
-    /// Starts a sandbox: builds the engine and the epoch clock.
+    /// Starts a sandbox: builds the engine, the epoch clock and the threads
+    /// runs execute on.
     pub fn new(config: SandboxConfig) -> Result<Self, SandboxError> {
-        let engine = engine::build(&config.ceilings, config.concurrent_runs)
+        let engine = engine::build(&config.ceilings, config.pool.max_concurrent_runs)
             .map_err(|e| SandboxError(format!("{e:#}")))?;
         let ticker = EpochTicker::start(&engine).map_err(|e| SandboxError(e.to_string()))?;
         let precompiled = config
             .cache_dir
             .as_deref()
-            .map(|dir| cache::PrecompiledCache::open(dir, &engine))
+            .map(|dir| cache::PrecompiledCache::open(dir, &engine).map(Arc::new))
             .transpose()
             .map_err(|e| SandboxError(e.to_string()))?;
+        let pool = RunPool::start(config.pool)
+            .map_err(|e| SandboxError(format!("cannot start the run threads: {e}")))?;
         Ok(Sandbox {
             engine,
             ceilings: config.ceilings,
-            compiled: Mutex::default(),
+            compiled: Arc::default(),
             linked: Mutex::default(),
             precompiled,
+            pool,
             _ticker: ticker,
         })
     }
@@ -134,61 +148,54 @@ impl Sandbox {
         self.precompiled.as_ref().map(|c| c.stats())
     }
 
-    fn compile(&self, artifact: &PluginArtifact) -> Result<Compiled, LoadError> {
-        if let Some(compiled) = self
-            .compiled
-            .lock()
-            .expect("cache lock")
-            .get(&artifact.digest())
-        {
+    /// The compiled component for `artifact`: from memory, else (on the
+    /// pool's compile threads, at most `max-concurrent-compiles` at once)
+    /// from the authenticated disk cache, else compiled after the size
+    /// checks.
+    async fn compile(&self, artifact: &PluginArtifact) -> Result<Compiled, LoadError> {
+        let digest = artifact.digest();
+        if let Some(compiled) = self.compiled.lock().expect("cache lock").get(&digest) {
             return Ok(compiled.clone());
         }
-        // Bytes were verified (or explicitly accepted unsigned) before they got
-        // here; the disk cache is keyed by their digest and authenticated.
-        let cached = self
-            .precompiled
-            .as_ref()
-            .and_then(|cache| cache.load(&self.engine, &artifact.digest()));
-        let component = match cached {
-            Some(component) => component,
-            None => {
-                let component = load::compile(&self.engine, artifact)?;
-                if let Some(cache) = &self.precompiled {
-                    cache.store(&artifact.digest(), &component);
-                }
-                component
-            }
+        let job = CompileJob {
+            engine: self.engine.clone(),
+            sizes: self.ceilings.component_sizes(),
+            compiled: self.compiled.clone(),
+            precompiled: self.precompiled.clone(),
+            artifact: artifact.clone(),
         };
-        let imports = Arc::new(load::imports_of(&self.engine, &component));
-        let compiled = Compiled { component, imports };
-        self.compiled
-            .lock()
-            .expect("cache lock")
-            .insert(artifact.digest(), compiled.clone());
-        Ok(compiled)
+        match self.pool.compile(move || job.run()).await {
+            Ok(result) => result,
+            Err(error) => match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(error) => {
+                    unreachable!("the pool outlives every borrow of the sandbox: {error}")
+                }
+            },
+        }
     }
 
     /// Loads `artifact` for runs under `grants`: compiles once per digest, checks
     /// imports ⊆ declared ⊆ granted on every load, and links once per digest and
     /// capability set. Limits and identity come from this artifact's manifest.
-    pub fn load(
+    pub async fn load(
         &self,
         artifact: &PluginArtifact,
         grants: &Grants,
     ) -> Result<LoadedPlugin, LoadError> {
-        self.load_with(artifact, grants, Withheld::Refuse)
+        self.load_with(artifact, grants, Withheld::Refuse).await
     }
 
     /// [`Sandbox::load`], choosing what happens to a declared capability a
     /// layer withheld (see [`Withheld`]). The grant checked on every call is
     /// `grants` either way.
-    pub fn load_with(
+    pub async fn load_with(
         &self,
         artifact: &PluginArtifact,
         grants: &Grants,
         withheld: Withheld,
     ) -> Result<LoadedPlugin, LoadError> {
-        let compiled = self.compile(artifact)?;
+        let compiled = self.compile(artifact).await?;
         let granted =
             load::check_imports(artifact.manifest(), &compiled.imports, grants, withheld)?;
         let key = (artifact.digest(), granted.clone());
@@ -221,31 +228,96 @@ impl Sandbox {
 
     /// Runs `plugin` once for `request`, in a fresh store, and reports what happened.
     /// Never fails: every way a run can end is an [`Outcome`].
+    ///
+    /// The run executes on the sandbox's own threads (see [`pool`]), never on
+    /// the caller's runtime, so a plugin that never awaits cannot hold the
+    /// threads serving the API; the caller only awaits its report.
     pub async fn run(&self, plugin: &LoadedPlugin, request: RunRequest) -> RunReport {
+        let execution = Execution {
+            engine: self.engine.clone(),
+            max_output_bytes: self.ceilings.max_output_bytes as usize,
+            max_log_bytes: self.ceilings.max_log_bytes as usize,
+            plugin: plugin.clone(),
+            request,
+        };
+        let handle = self.pool.spawn_run(move |slot| async move {
+            let report = execution.run().await;
+            drop(slot);
+            report
+        });
+        match handle.await {
+            Ok(report) => report,
+            // A panic is a host bug, never guest behaviour: surface it where
+            // it would have surfaced had the run been polled here.
+            Err(error) => match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(error) => {
+                    unreachable!("the pool outlives every borrow of the sandbox: {error}")
+                }
+            },
+        }
+    }
+}
+
+/// One run, owned, so it can move to the pool's threads.
+struct Execution {
+    engine: Engine,
+    max_output_bytes: usize,
+    max_log_bytes: usize,
+    plugin: LoadedPlugin,
+    request: RunRequest,
+}
+
+impl Execution {
+    async fn run(self) -> RunReport {
+        let Execution {
+            engine,
+            max_output_bytes,
+            max_log_bytes,
+            plugin,
+            request,
+        } = self;
         let started = Instant::now();
+        let deadline = started + plugin.limits.timeout;
         let limits = plugin.limits;
-        let output = CapturedOutput::new(self.ceilings.max_output_bytes as usize);
+        let output = CapturedOutput::new(max_output_bytes);
         let dry_run = request.incident.dry_run;
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.handles);
         let state = RunState {
             wasi: wasi::context(&output),
-            table: ResourceTable::new(),
+            table,
             limiter: RunLimiter::new(&limits),
             grants: request.grants,
             provider: request.provider,
-            journal: Journal::new(limits.max_actions, self.ceilings.max_log_bytes as usize),
+            journal: Journal::new(limits.max_actions, max_log_bytes),
         };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(&engine, state);
         store.limiter(|s| &mut s.limiter);
         store
             .set_fuel(limits.fuel)
             .expect("fuel is enabled in the engine");
-        store.set_epoch_deadline(engine::deadline_ticks(limits.timeout));
-        store.epoch_deadline_trap();
+        store.set_hostcall_fuel(limits.hostcall_bytes);
+        store.set_max_component_handles(limits.handles);
+        // At every epoch tick: past the deadline, interrupt (a `timeout`);
+        // before it, yield to the pool's scheduler, so runs sharing a thread
+        // take turns. The deadline is read from the clock, not counted in
+        // ticks, so a slow tick never stretches it.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                // tokio's own yield puts the run at the back of its thread's
+                // queue; a bare self-wake may be polled again first.
+                UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
+            })
+        });
 
         let guest_incident = bindings::incident_to_guest(&request.incident);
         // Epoch interruption stops guest code at the deadline; this timeout also
         // bounds time spent awaiting host calls (a slow provider).
-        let result = tokio::time::timeout(limits.timeout, async {
+        let result = tokio::time::timeout_at(deadline.into(), async {
             let instance = plugin
                 .pre
                 .instantiate_async(&mut store)
@@ -265,8 +337,8 @@ impl Sandbox {
                 actions: report.actions,
             },
             Ok(Ok(Err(error))) => plugin_error(error),
-            Ok(Err(Failure::Run(error))) => Outcome::from_error(&error),
-            Ok(Err(Failure::Instantiate(error))) => match Outcome::from_error(&error) {
+            Ok(Err(Failure::Run(error))) => Outcome::from_error(&error, &limits),
+            Ok(Err(Failure::Instantiate(error))) => match Outcome::from_error(&error, &limits) {
                 Outcome::Trap { message } => Outcome::InstantiateFailed { message },
                 other => other,
             },
@@ -295,6 +367,51 @@ impl Sandbox {
             log_lines_dropped: journal.log_lines_dropped,
             output: output.snapshot(),
         }
+    }
+}
+
+/// A compilation, owned, so it can move to the pool's compile threads.
+struct CompileJob {
+    engine: Engine,
+    sizes: ComponentSizes,
+    compiled: CompiledCache,
+    precompiled: Option<Arc<cache::PrecompiledCache>>,
+    artifact: PluginArtifact,
+}
+
+impl CompileJob {
+    fn run(self) -> Result<Compiled, LoadError> {
+        let digest = self.artifact.digest();
+        // Another load may have compiled it while this one waited for a slot.
+        if let Some(compiled) = self.compiled.lock().expect("cache lock").get(&digest) {
+            return Ok(compiled.clone());
+        }
+        // The host's size ceilings hold for every load, also of a component
+        // compiled before they were lowered.
+        load::check_sizes(&self.artifact, &self.sizes)?;
+        // Bytes were verified (or explicitly accepted unsigned) before they got
+        // here; the disk cache is keyed by their digest and authenticated.
+        let cached = self
+            .precompiled
+            .as_ref()
+            .and_then(|cache| cache.load(&self.engine, &digest));
+        let component = match cached {
+            Some(component) => component,
+            None => {
+                let component = load::compile(&self.engine, &self.artifact)?;
+                if let Some(cache) = &self.precompiled {
+                    cache.store(&digest, &component);
+                }
+                component
+            }
+        };
+        let imports = Arc::new(load::imports_of(&self.engine, &component));
+        let compiled = Compiled { component, imports };
+        self.compiled
+            .lock()
+            .expect("cache lock")
+            .insert(digest, compiled.clone());
+        Ok(compiled)
     }
 }
 

@@ -36,6 +36,16 @@ pub enum Outcome {
     },
     /// The run passed its wall-clock deadline.
     Timeout,
+    /// The plugin passed more data to the host in one call than its limit.
+    HostcallLimit {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The plugin held more resource handles at once than its limit.
+    HandleLimit {
+        /// The limit.
+        limit: usize,
+    },
     /// The run attempted more mutating calls than its budget.
     ActionBudget {
         /// The budget.
@@ -62,14 +72,20 @@ impl Outcome {
             Outcome::FuelExhausted => "fuel-exhausted",
             Outcome::MemoryLimit { .. } => "memory-limit",
             Outcome::Timeout => "timeout",
+            Outcome::HostcallLimit { .. } => "hostcall-limit",
+            Outcome::HandleLimit { .. } => "handle-limit",
             Outcome::ActionBudget { .. } => "action-budget",
             Outcome::Trap { .. } => "trap",
             Outcome::InstantiateFailed { .. } => "instantiate-failed",
         }
     }
 
-    /// Classifies an error that ended a run.
-    pub fn from_error(error: &wasmtime::Error) -> Outcome {
+    /// Classifies an error that ended a run under `limits`.
+    ///
+    /// Wasmtime reports the hostcall-data and handle limits with errors of
+    /// private types, so those two are recognised by their text (a test
+    /// per limit keeps that honest across wasmtime updates).
+    pub fn from_error(error: &wasmtime::Error, limits: &RunLimits) -> Outcome {
         if let Some(trap) = error.downcast_ref::<Trap>() {
             match trap {
                 Trap::OutOfFuel => return Outcome::FuelExhausted,
@@ -89,6 +105,26 @@ impl Outcome {
         }
         if let Some(e) = error.downcast_ref::<ActionBudgetExceeded>() {
             return Outcome::ActionBudget { budget: e.budget };
+        }
+        if let Some(wasmtime::component::ResourceTableError::Full) =
+            error.downcast_ref::<wasmtime::component::ResourceTableError>()
+        {
+            return Outcome::HandleLimit {
+                limit: limits.handles,
+            };
+        }
+        let text = format!("{error:#}");
+        if text.contains("fuel allocated for hostcalls has been exhausted") {
+            return Outcome::HostcallLimit {
+                limit: limits.hostcall_bytes,
+            };
+        }
+        if text.contains("handle limit exceeded")
+            || text.contains("resource table has no free keys")
+        {
+            return Outcome::HandleLimit {
+                limit: limits.handles,
+            };
         }
         if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
             return Outcome::Trap {

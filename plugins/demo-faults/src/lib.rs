@@ -2,8 +2,9 @@
 //! sandbox does to a remediation that never ends or never stops allocating.
 //!
 //! The `fault` parameter picks how it fails: `loop` spins until its fuel runs
-//! out; `memory-bomb` allocates a mebibyte at a time until the memory limit
-//! stops it. It declares no capability, so even while misbehaving it can only
+//! out; `log-loop` logs without end, a loop on a host call that answers at
+//! once and costs little fuel, so its deadline stops it; `memory-bomb`
+//! allocates a mebibyte at a time until the memory limit stops it. It declares no capability, so even while misbehaving it can only
 //! read and log.
 
 use std::hint::black_box;
@@ -23,6 +24,9 @@ impl Plugin for DemoFaults {
                     n = black_box(n.wrapping_add(1));
                 }
             }
+            "log-loop" => loop {
+                log::info("still looping");
+            },
             "memory-bomb" => {
                 log::info("allocating without end");
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
@@ -31,7 +35,7 @@ impl Plugin for DemoFaults {
                 }
             }
             other => Err(Error::Invalid(format!(
-                "unknown fault {other:?}: expected loop or memory-bomb"
+                "unknown fault {other:?}: expected loop, log-loop or memory-bomb"
             ))),
         }
     }

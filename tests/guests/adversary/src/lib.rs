@@ -73,6 +73,22 @@ impl Plugin for Adversary {
                 let bytes = wasi::random::random::get_random_bytes(64 << 20);
                 Ok(Report::new(format!("got {} random bytes", bytes.len()), 0))
             }
+            "huge-argument" => {
+                // 4 MiB in one host call: the host's per-call data limit must
+                // stop it before the host copies it.
+                log::info(&"A".repeat(4 << 20));
+                Ok(Report::new("logged 4 MiB in one line", 0))
+            }
+            "many-handles" => {
+                // Every call makes a new stream resource on the host; none is
+                // ever dropped. The per-run handle limit must stop it.
+                let mut held = 0u64;
+                loop {
+                    std::mem::forget(black_box(wasi::cli::stdout::get_stdout()));
+                    held += 1;
+                    black_box(held);
+                }
+            }
             "panic" => panic!("adversary panicked on purpose"),
             "exit" => std::process::exit(3),
             "spam-denied" => {
