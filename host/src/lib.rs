@@ -51,6 +51,7 @@ pub mod secret;
 pub mod serve;
 pub mod signature;
 pub mod store;
+pub mod text;
 pub mod verify;
 pub mod wildcard;
 pub mod workload;

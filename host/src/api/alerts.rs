@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use axum::Json;
+use super::error::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;

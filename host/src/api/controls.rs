@@ -1,7 +1,7 @@
 //! What operators steer: approvals, kill switches, windows. Every change is
 //! made through the audited operations, in the caller's name.
 
-use axum::Json;
+use super::error::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};

@@ -4,7 +4,6 @@
 //! (the store, a bug) are logged in full and answered with a generic message:
 //! an API client never sees paths, SQL or internal state.
 
-use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -90,6 +89,33 @@ impl From<RespondError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
             }
             RespondError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A JSON response body. Unlike `axum::Json`, strings are written with
+/// every bidirectional override, zero-width and control character escaped
+/// (see [`crate::text`]): bodies carry alert text, plugin summaries and log
+/// lines, and whoever reads them with `curl` sees escapes, never the
+/// characters themselves. Clients parsing the JSON get the exact strings.
+#[derive(Debug, Clone)]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        match crate::text::to_json_vec(&self.0) {
+            Ok(body) => (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response(),
+            Err(error) => {
+                tracing::error!(%error, "a response did not serialise");
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
         }
     }
 }

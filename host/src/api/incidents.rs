@@ -1,6 +1,6 @@
 //! Reading incidents, their timelines, and approval requests.
 
-use axum::Json;
+use super::error::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;

@@ -5,7 +5,7 @@
 //! `crate::proposal`). Whatever the proposal asks for runs through the same
 //! decision, sandbox, grants and audit as any plugin.
 
-use axum::Json;
+use super::error::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};

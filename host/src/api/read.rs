@@ -1,7 +1,7 @@
 //! Read-only endpoints: plugins, the audit chain, metrics, the API
 //! description and health.
 
-use axum::Json;
+use super::error::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};

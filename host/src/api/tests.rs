@@ -145,6 +145,8 @@ struct Reply {
     status: StatusCode,
     headers: HeaderMap,
     body: Value,
+    /// The body as sent.
+    raw: Vec<u8>,
 }
 
 impl Fixture {
@@ -180,6 +182,7 @@ impl Fixture {
             status,
             headers,
             body,
+            raw: bytes.to_vec(),
         }
     }
 
@@ -419,6 +422,36 @@ async fn alerts_are_admitted_queued_decided_and_idempotent() {
     assert_eq!(closed.body["incidents"][0]["status"], "resolved");
     let row = f.store.incident(&id).await.unwrap().unwrap();
     assert!(row.resolved_at.is_some());
+}
+
+#[tokio::test]
+async fn deceptive_text_in_an_alert_is_escaped_in_every_answer_and_read_back_exactly() {
+    let f = fixture().await;
+    let hostile = "restart \u{202E}dorp/tnemyolped\u{202C} \u{2066}x\u{2069}\u{200B}\u{9B}2J";
+    let mut sent = alert("KubePodOOMKilled", "checkout", "fp-bidi");
+    sent["annotations"]["summary"] = json!(hostile);
+    let posted = f.post("/v1/alerts", ALERTS, payload(&[sent])).await;
+    assert_eq!(posted.status, StatusCode::ACCEPTED, "{:?}", posted.body);
+    let id = posted.body["incidents"][0]["incident"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    f.decided(&id).await;
+    for path in [
+        format!("/v1/incidents/{id}"),
+        "/v1/audit?after=0".to_string(),
+    ] {
+        let reply = f.get(&path, OPERATOR).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        let text = String::from_utf8(reply.raw.clone()).unwrap();
+        assert!(
+            !text.chars().any(crate::text::is_deceptive),
+            "{path} carries a raw deceptive character: {text}"
+        );
+        assert!(text.contains("\\u202e"), "{path}: {text}");
+        // A JSON client reads the exact text the alert carried.
+        assert!(reply.body.to_string().contains(hostile), "{path}");
+    }
 }
 
 #[tokio::test]

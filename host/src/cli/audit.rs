@@ -55,7 +55,7 @@ pub enum AuditCommand {
 fn print_records(records: &[crate::audit::Record]) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     for record in records {
-        writeln!(out, "{}", serde_json::to_string(record)?)?;
+        writeln!(out, "{}", crate::text::to_json(record)?)?;
     }
     Ok(())
 }

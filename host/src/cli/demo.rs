@@ -32,7 +32,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", demo::json(&report));
     } else {
-        print!("{}", demo::table(&report));
+        // Scenario facts quote plugin summaries and messages: escaped for the screen.
+        print!("{}", crate::text::visible_lines(&demo::table(&report)));
     }
     Ok(ExitCode::from(report.exit_status()))
 }

@@ -104,7 +104,7 @@ pub async fn guard(command: GuardCommand) -> anyhow::Result<ExitCode> {
         GuardCommand::KillSwitch { who, scope, reason } => {
             let store = SqliteStore::open(&who.data).await?;
             let switch = operate::set_kill_switch(&store, scope, &reason, &who.by).await?;
-            println!("{}", serde_json::to_string(&switch)?);
+            println!("{}", crate::text::to_json(&switch)?);
         }
         GuardCommand::ClearKillSwitch { who, scope } => {
             let store = SqliteStore::open(&who.data).await?;
@@ -139,7 +139,7 @@ pub async fn guard(command: GuardCommand) -> anyhow::Result<ExitCode> {
                 until,
             };
             operate::add_window(&store, spec.clone(), &who.by).await?;
-            println!("{}", serde_json::to_string(&spec)?);
+            println!("{}", crate::text::to_json(&spec)?);
         }
         GuardCommand::DeleteWindow { who, name } => {
             let store = SqliteStore::open(&who.data).await?;
@@ -150,10 +150,7 @@ pub async fn guard(command: GuardCommand) -> anyhow::Result<ExitCode> {
         }
         GuardCommand::Status { data } => {
             let store = SqliteStore::open(&data).await?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&store.controls().await?)?
-            );
+            println!("{}", crate::text::to_json_pretty(&store.controls().await?)?);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -84,14 +84,14 @@ pub async fn handle(args: HandleArgs) -> anyhow::Result<ExitCode> {
     };
     let responder = args.host.responder(&config, plugins, provider, 4).await?;
     for recovered in responder.recover().await? {
-        println!("{}", serde_json::to_string(&recovered)?);
+        println!("{}", crate::text::to_json(&recovered)?);
     }
     // One alert's failure (the store refusing a write) does not stop the
     // others; the exit code says something failed.
     let mut failed = 0;
     for alert in alerts {
         match responder.handle(alert).await {
-            Ok(handled) => println!("{}", serde_json::to_string(&handled)?),
+            Ok(handled) => println!("{}", crate::text::to_json(&handled)?),
             Err(e) => {
                 failed += 1;
                 eprintln!("error: {e}");

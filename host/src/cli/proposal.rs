@@ -71,6 +71,6 @@ fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     ));
     let mut out = serde_json::to_value(&headers).expect("headers serialise");
     out["curl"] = json!(curl);
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    println!("{}", crate::text::to_json_pretty(&out)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -263,7 +263,7 @@ pub fn json(report: &Report) -> String {
         audit: &report.audit,
         data: report.data.as_ref(),
     };
-    serde_json::to_string_pretty(&out).expect("a report always serialises")
+    crate::text::to_json_pretty(&out).expect("a report always serialises")
 }
 
 #[cfg(test)]

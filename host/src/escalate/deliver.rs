@@ -117,7 +117,7 @@ impl Notifier {
             Target::Slack => slack_payload(escalation),
             Target::Pagerduty { routing_key } => pagerduty_payload(escalation, routing_key),
         };
-        serde_json::to_vec(&payload).unwrap_or_default()
+        crate::text::to_json_vec(&payload).unwrap_or_default()
     }
 
     /// Replaces every secret in `message` and bounds it, so it may be logged and reported.

@@ -209,10 +209,12 @@ fn markdown(r: &Review) -> String {
 /// Renders `review` in `format`.
 pub fn render(review: &Review, format: Format) -> String {
     match format {
-        Format::Text => text(review),
-        Format::Markdown => markdown(review),
+        // A manifest's description, names and findings are the publisher's
+        // words: shown with deceptive characters escaped.
+        Format::Text => crate::text::visible_lines(&text(review)).into_owned(),
+        Format::Markdown => crate::text::visible_lines(&markdown(review)).into_owned(),
         Format::Json => {
-            serde_json::to_string_pretty(review).expect("a review always serializes") + "\n"
+            crate::text::to_json_pretty(review).expect("a review always serializes") + "\n"
         }
     }
 }

@@ -157,3 +157,29 @@ fn unsigned_or_manifestless_files_are_reported_clearly() {
         .to_string();
     assert!(err.starts_with("junk.wasm: malformed"), "{err}");
 }
+
+#[test]
+fn a_publishers_bidi_overrides_are_escaped_in_every_format() {
+    let k = keys();
+    let hostile = V1.replace(
+        "Adds replicas.",
+        "Adds replicas. \u{202E}sredro eteled\u{202C} \u{2066}ok\u{2069}\u{200B}",
+    );
+    let signed = sign(&component(), &hostile, &k.key).unwrap();
+    let r = review(&signed, "v1.wasm", None, Some(&k.trust)).unwrap();
+    for format in [Format::Text, Format::Markdown, Format::Json] {
+        let shown = render(&r, format);
+        assert!(
+            !shown
+                .chars()
+                .any(|c| c != '\n' && crate::text::is_deceptive(c)),
+            "{format:?}: {shown}"
+        );
+    }
+    assert!(render(&r, Format::Text).contains("\\u{202e}sredro eteled\\u{202c}"));
+    let json: serde_json::Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+    assert!(
+        json["description"].as_str().unwrap().contains('\u{202E}'),
+        "JSON keeps the exact text"
+    );
+}

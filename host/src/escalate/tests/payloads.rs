@@ -197,6 +197,40 @@ async fn hostile_alert_text_in_slack_is_escaped_and_bounded() {
     assert!(!reason["*Reason*\n".len()..].contains('\n'));
 }
 
+#[tokio::test]
+async fn no_notifier_body_carries_a_raw_bidi_override_or_invisible_character() {
+    let mut escalation = sample();
+    let hostile = "restart \u{202E}dorp/tnemyolped\u{202C} \u{2067}x\u{2069}\u{200D}\u{85}";
+    escalation.reason = hostile.into();
+    escalation
+        .alert
+        .annotations
+        .insert("summary".into(), hostile.into());
+    escalation.run = Some(json!({"outcome": {"kind": "completed", "summary": hostile}}));
+    let receiver = Receiver::ok().await;
+    let notifiers = vec![
+        webhook("tickets", &receiver.url),
+        slack("oncall", &receiver.url),
+        pagerduty("pager", &receiver.url, "key-123456"),
+    ];
+    escalator(notifiers, quick_retry(1)).send(&escalation).await;
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 3);
+    for request in &requests {
+        let body = String::from_utf8(request.body.to_vec()).unwrap();
+        assert!(
+            !body.chars().any(crate::text::is_deceptive),
+            "a raw deceptive character reached a notifier: {body}"
+        );
+    }
+    // The webhook's JSON still reads back the exact text.
+    let webhook = requests
+        .iter()
+        .find(|r| r.json()["source"] == "blastwall")
+        .unwrap();
+    assert_eq!(webhook.json()["reason"], hostile);
+}
+
 #[test]
 fn slack_text_escapes_control_characters_and_cuts_at_the_bound() {
     assert_eq!(slack_text("a < b && c > d"), "a &lt; b &amp;&amp; c &gt; d");

@@ -14,7 +14,11 @@ impl Host for RunState {
             Level::Warn => "warn",
             Level::Error => "error",
         };
-        tracing::debug!(target: "blastwall::plugin", level, "{}", message.chars().take(200).collect::<String>());
+        if tracing::enabled!(target: "blastwall::plugin", tracing::Level::DEBUG) {
+            let line: String = message.chars().take(200).collect();
+            // The host's log is read on a terminal: no raw control or bidi characters.
+            tracing::debug!(target: "blastwall::plugin", level, "{}", crate::text::visible(&line));
+        }
         self.journal.log(level, &message);
         Ok(())
     }
