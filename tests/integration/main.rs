@@ -7,6 +7,7 @@ mod adversarial;
 mod approvals;
 mod compile_limits;
 mod containment;
+mod faults;
 mod loading;
 mod plugins;
 mod precompiled;

@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::audit::AuditError;
 use crate::respond::RespondError;
 use crate::store::StoreError;
 
@@ -75,9 +76,25 @@ impl ApiError {
     }
 }
 
+/// How long a client should wait before retrying when the store cannot
+/// commit (a full disk, an I/O error).
+const STORE_RETRY_SECONDS: u32 = 5;
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
-        ApiError::internal("the state store", &error)
+        match &error {
+            // Nothing of the request was committed, and the condition may
+            // pass (space freed, the disk back): 503 with Retry-After, so
+            // Alertmanager keeps the alert and sends it again.
+            StoreError::Audit(AuditError::Commit(_)) => {
+                tracing::error!(%error, "the store cannot commit; answering 503");
+                ApiError::unavailable(
+                    "the store cannot record anything right now; nothing of this request was accepted, retry later",
+                    STORE_RETRY_SECONDS,
+                )
+            }
+            _ => ApiError::internal("the state store", &error),
+        }
     }
 }
 
