@@ -166,12 +166,7 @@ impl Sandbox {
         };
         match self.pool.compile(move || job.run()).await {
             Ok(result) => result,
-            Err(error) => match error.try_into_panic() {
-                Ok(panic) => std::panic::resume_unwind(panic),
-                Err(error) => {
-                    unreachable!("the pool outlives every borrow of the sandbox: {error}")
-                }
-            },
+            Err(error) => pool::rethrow(error),
         }
     }
 
@@ -247,14 +242,7 @@ impl Sandbox {
         });
         match handle.await {
             Ok(report) => report,
-            // A panic is a host bug, never guest behaviour: surface it where
-            // it would have surfaced had the run been polled here.
-            Err(error) => match error.try_into_panic() {
-                Ok(panic) => std::panic::resume_unwind(panic),
-                Err(error) => {
-                    unreachable!("the pool outlives every borrow of the sandbox: {error}")
-                }
-            },
+            Err(error) => pool::rethrow(error),
         }
     }
 }

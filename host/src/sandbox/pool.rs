@@ -164,6 +164,17 @@ impl RunPool {
     }
 }
 
+/// Surfaces a pool task's panic where it would have surfaced had the task
+/// been polled by its caller: a panic is a host bug, never guest behaviour.
+/// (A task is cancelled only when the pool shuts down, and the pool lives as
+/// long as the sandbox every caller borrows.)
+pub fn rethrow(error: tokio::task::JoinError) -> ! {
+    match error.try_into_panic() {
+        Ok(panic) => std::panic::resume_unwind(panic),
+        Err(error) => unreachable!("the pool outlives every borrow of the sandbox: {error}"),
+    }
+}
+
 impl Drop for RunPool {
     fn drop(&mut self) {
         if let Some(runtime) = self.runtime.take() {
