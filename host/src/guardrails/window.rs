@@ -114,7 +114,9 @@ const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 fn time_of_day(raw: &str) -> Option<i64> {
     let (h, m) = raw.split_once(':')?;
-    if h.len() != 2 || m.len() != 2 {
+    // Digits only: `parse` alone would also take "-1" or "+1" as an hour.
+    let two_digits = |part: &str| part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit());
+    if !two_digits(h) || !two_digits(m) {
         return None;
     }
     let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
@@ -308,6 +310,19 @@ until = "2026-11-30T00:00:00Z""#,
         let checkout: Workload = "deployment/prod/checkout".parse().unwrap();
         let cart: Workload = "deployment/prod/cart".parse().unwrap();
         assert!(w.covers(&checkout) && !w.covers(&cart));
+    }
+
+    #[test]
+    fn refuses_a_start_time_with_a_sign() {
+        for start in ["-1:00", "+1:00", "01:-1", "-0:30"] {
+            let text = format!(
+                "name = \"w\"\nkind = \"maintenance\"\ntargets = [\"*/*/*\"]\nstart = \"{start}\"\nduration = \"1h\""
+            );
+            assert_eq!(
+                spec(&text).unwrap_err().to_string(),
+                format!("window \"w\": start \"{start}\" is not a UTC time HH:MM")
+            );
+        }
     }
 
     #[test]

@@ -260,6 +260,27 @@ fn the_trust_store_round_trips_and_rejects_duplicates() {
     );
 }
 
+#[test]
+fn a_trust_store_read_from_text_checks_each_key_id_and_names_its_origin() {
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let id = KeyId::of(&key.verifying_key());
+    let text = format!(
+        "[[key]]\nid = \"{id}\"\nname = \"agent\"\ntier = \"ai-agent\"\npublic-key = \"\"\"\n{}\"\"\"\nadded = \"2026-11-01T00:00:00Z\"\n",
+        public_key_pem(&key.verifying_key())
+    );
+    let store = TrustStore::from_toml(&text, "trust.toml").unwrap();
+    assert_eq!(store.get(&id).map(|k| k.tier), Some(Tier::AiAgent));
+    let misfiled = text.replace(id.as_str(), "ed25519:0123456789abcdef");
+    assert_eq!(
+        TrustStore::from_toml(&misfiled, "trust.toml")
+            .unwrap_err()
+            .to_string(),
+        format!(
+            "trust store trust.toml is invalid: entry ed25519:0123456789abcdef holds a public key whose id is {id}"
+        )
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 

@@ -94,8 +94,14 @@ impl TrustStore {
             path: path.display().to_string(),
             source,
         })?;
-        let store: TrustStore = toml::from_str(&text).map_err(|e| TrustError::Parse {
-            path: path.display().to_string(),
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses a trust store's text and checks that every entry's public key
+    /// has the id it is filed under; `origin` names the text in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, TrustError> {
+        let store: TrustStore = toml::from_str(text).map_err(|e| TrustError::Parse {
+            path: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
         for key in &store.keys {
@@ -103,7 +109,7 @@ impl TrustStore {
                 keys::parse_public_key(&key.public_key, &format!("trust store entry {}", key.id))?;
             if KeyId::of(&parsed) != key.id {
                 return Err(TrustError::Parse {
-                    path: path.display().to_string(),
+                    path: origin.to_string(),
                     message: format!(
                         "entry {} holds a public key whose id is {}",
                         key.id,
