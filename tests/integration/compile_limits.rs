@@ -78,7 +78,7 @@ fn probe(functions: u32, body_bytes: usize) -> Value {
 
 /// The memory budget for compiling functions just under the default
 /// function ceiling. Functions compile one at a time, so the largest one
-/// sets the compiler's peak; measured at about MEASURED (see
+/// sets the compiler's peak; measured at about 140 MB (see
 /// PERFORMANCE.md, which also has the full 8 MiB case). The budget leaves
 /// room for allocator noise.
 const BUDGET: u64 = 384 * MIB as u64;
