@@ -279,6 +279,15 @@ fn a_trust_store_read_from_text_checks_each_key_id_and_names_its_origin() {
             "trust store trust.toml is invalid: entry ed25519:0123456789abcdef holds a public key whose id is {id}"
         )
     );
+    // The same key twice, the second time revoked: refused, so the
+    // revocation can never hide behind the first entry.
+    let twice = format!("{text}\n{}revoked = \"2026-11-02T00:00:00Z\"\n", text);
+    assert_eq!(
+        TrustStore::from_toml(&twice, "trust.toml")
+            .unwrap_err()
+            .to_string(),
+        format!("trust store trust.toml is invalid: key {id} is listed more than once")
+    );
 }
 
 proptest! {

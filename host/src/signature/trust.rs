@@ -98,13 +98,23 @@ impl TrustStore {
     }
 
     /// Parses a trust store's text and checks that every entry's public key
-    /// has the id it is filed under; `origin` names the text in errors.
+    /// has the id it is filed under, and that no key is listed twice;
+    /// `origin` names the text in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, TrustError> {
         let store: TrustStore = toml::from_str(text).map_err(|e| TrustError::Parse {
             path: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
+        let mut seen = std::collections::HashSet::new();
         for key in &store.keys {
+            // One entry per key: with two, lookups would read the first and a
+            // revocation or tier written on the second would be ignored.
+            if !seen.insert(&key.id) {
+                return Err(TrustError::Parse {
+                    path: origin.to_string(),
+                    message: format!("key {} is listed more than once", key.id),
+                });
+            }
             let parsed =
                 keys::parse_public_key(&key.public_key, &format!("trust store entry {}", key.id))?;
             if KeyId::of(&parsed) != key.id {
