@@ -5,6 +5,9 @@
 //! plugins for dry runs.
 //!
 //! ```toml
+//! [workloads]
+//! fleet = "fleet.toml"
+//!
 //! [log-sets.app]
 //! root = "/var/log/app"
 //! pattern = "*.log"
@@ -31,7 +34,7 @@ use crate::catalog::CatalogEntry;
 use crate::classify::ClassifyConfig;
 use crate::escalate::EscalationConfig;
 use crate::guardrails::GuardrailConfig;
-use crate::provider::LogSetConfig;
+use crate::provider::{LogSetConfig, WorkloadsConfig};
 use crate::sandbox::Ceilings;
 use crate::verify::PrometheusConfig;
 
@@ -39,6 +42,9 @@ use crate::verify::PrometheusConfig;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct HostConfig {
+    /// Where workload effects go (`[workloads]`).
+    #[serde(default)]
+    pub workloads: WorkloadsConfig,
     /// Named log sets that `log-rotation` may rotate in live mode.
     #[serde(default)]
     pub log_sets: BTreeMap<String, LogSetConfig>,

@@ -1,4 +1,10 @@
 //! The `blastwall` binary: parse arguments, set up logging, dispatch.
+//!
+//! The command line and the demo live here, not in the library: they are
+//! one user of its public API, like the tests and benches.
+
+mod cli;
+mod demo;
 
 use std::process::ExitCode;
 
@@ -13,5 +19,5 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    blastwall::cli::dispatch(blastwall::cli::Cli::parse()).await
+    cli::dispatch(cli::Cli::parse()).await
 }

@@ -1,10 +1,8 @@
 //! The orchestrator for one remediation: grant, load, run. Each line is a stage.
 
-use std::sync::Arc;
-
 use crate::incident::Incident;
 use crate::policy::{self, GrantError, Policy, TierPolicy};
-use crate::provider::Provider;
+use crate::provider::Effects;
 use crate::sandbox::{LoadError, RunReport, RunRequest, Sandbox};
 use crate::signature::PluginArtifact;
 
@@ -29,13 +27,14 @@ pub struct Authority<'a> {
 }
 
 /// Grants `artifact` what its tier and the policy allow for `incident`, loads
-/// it linked with exactly those capabilities, and runs it once against `provider`.
+/// it linked with exactly those capabilities, and runs it once through
+/// `effects`. The run's id is the incident's, with `-once`.
 pub async fn run_once(
     sandbox: &Sandbox,
     artifact: &PluginArtifact,
     incident: Incident,
     authority: Authority<'_>,
-    provider: Arc<dyn Provider>,
+    effects: Effects,
 ) -> Result<RunReport, RemediationError> {
     let tier = artifact
         .provenance()
@@ -49,9 +48,10 @@ pub async fn run_once(
     )?;
     let plugin = sandbox.load(artifact, &grants).await?;
     let request = RunRequest {
+        run: format!("{}-once", incident.id),
         incident,
         grants,
-        provider,
+        effects,
     };
     Ok(sandbox.run(&plugin, request).await)
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use blastwall::alert::Alert;
 use blastwall::config::HostConfig;
 use blastwall::policy::TierPolicy;
-use blastwall::provider::{DryRunFleet, FleetSpec};
+use blastwall::provider::{DryRunFleet, Effects, FleetSpec};
 use blastwall::respond::{Parts, Responder};
 use blastwall::sandbox::{PoolConfig, Sandbox, SandboxConfig};
 use blastwall::store::SqliteStore;
@@ -80,7 +80,7 @@ async fn responder(dir: &std::path::Path, alerts: usize) -> Arc<Responder> {
                 .unwrap(),
             ),
             tiers: TierPolicy::embedded_default(),
-            provider: Arc::new(fleet),
+            effects: Effects::simulated(Arc::new(fleet)),
             simulated: true,
             store,
         },

@@ -13,11 +13,10 @@
 //! `BENCH_RUNS` to change the number of measured runs (default 20000).
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use blastwall::policy::{self, Policy, Tier};
-use blastwall::provider::Provider;
+use blastwall::provider::Effects;
 use blastwall::sandbox::{Outcome, PoolConfig, RunRequest, Sandbox, SandboxConfig};
 use blastwall::signature::{self, TrustStore};
 use blastwall_tests::{Harness, guest, guest_files, incident};
@@ -142,14 +141,15 @@ async fn blastwall_runs(runs: usize) -> (Vec<Duration>, Vec<Duration>) {
     )
     .expect("grant");
     let plugin = h.sandbox.load(&artifact, &grants).await.expect("loads");
-    let provider: Arc<dyn Provider> = h.fleet.clone();
+    let effects = Effects::simulated(h.fleet.clone());
     let mut times = Vec::with_capacity(runs);
     let mut inside = Vec::with_capacity(runs);
     for i in 0..WARMUP + runs {
         let request = RunRequest {
             incident: incident.clone(),
             grants: grants.clone(),
-            provider: provider.clone(),
+            effects: effects.clone(),
+            run: format!("bench-{i}"),
         };
         let started = Instant::now();
         let report = h.sandbox.run(&plugin, request).await;

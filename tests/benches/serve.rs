@@ -58,7 +58,7 @@ use blastwall::api::config::TokenConfig;
 use blastwall::api::{ApiConfig, Role, Tokens};
 use blastwall::config::HostConfig;
 use blastwall::policy::TierPolicy;
-use blastwall::provider::{DryRunFleet, FleetSpec};
+use blastwall::provider::{DryRunFleet, Effects, FleetSpec};
 use blastwall::respond::{Parts, Responder};
 use blastwall::sandbox::{PoolConfig, Sandbox, SandboxConfig};
 use blastwall::store::SqliteStore;
@@ -298,7 +298,7 @@ async fn responder(dir: &std::path::Path, targets: usize) -> Arc<Responder> {
                 .unwrap(),
             ),
             tiers: TierPolicy::embedded_default(),
-            provider: Arc::new(fleet),
+            effects: Effects::simulated(Arc::new(fleet)),
             simulated: true,
             store,
         },

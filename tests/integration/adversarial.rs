@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use blastwall::manifest::Manifest;
 use blastwall::policy::Policy;
-use blastwall::provider::{Provider, ProviderError, Rotation, WorkloadStatus};
+use blastwall::provider::{
+    CallContext, DryRunFleet, Effects, FleetSpec, ProviderError, WorkloadProvider, WorkloadStatus,
+};
 use blastwall::sandbox::{Ceilings, Outcome, RunReport};
 use blastwall::signature::PluginArtifact;
 use blastwall::workload::Workload;
@@ -187,27 +189,37 @@ async fn a_call_cut_off_by_the_deadline_is_reported_as_a_possible_effect() {
     /// A provider whose restarts take longer than any plugin's deadline.
     struct Slow;
     #[async_trait::async_trait]
-    impl Provider for Slow {
+    impl WorkloadProvider for Slow {
         fn name(&self) -> &'static str {
             "slow"
         }
-        async fn status(&self, _: &Workload) -> Result<WorkloadStatus, ProviderError> {
+        async fn status(
+            &self,
+            _: &CallContext,
+            _: &Workload,
+        ) -> Result<WorkloadStatus, ProviderError> {
             Err(ProviderError::Failed("unused".into()))
         }
-        async fn set_replicas(&self, _: &Workload, _: u32) -> Result<u32, ProviderError> {
+        async fn set_replicas(
+            &self,
+            _: &CallContext,
+            _: &Workload,
+            _: u32,
+        ) -> Result<u32, ProviderError> {
             Err(ProviderError::Failed("unused".into()))
         }
-        async fn restart(&self, _: &Workload) -> Result<(), ProviderError> {
+        async fn restart(&self, _: &CallContext, _: &Workload) -> Result<(), ProviderError> {
             tokio::time::sleep(Duration::from_secs(30)).await;
             Ok(())
         }
-        async fn rollback(&self, _: &Workload) -> Result<u64, ProviderError> {
+        async fn rollback(&self, _: &CallContext, _: &Workload) -> Result<u64, ProviderError> {
             Err(ProviderError::Failed("unused".into()))
         }
-        async fn rotate(&self, _: &str) -> Result<Rotation, ProviderError> {
-            Err(ProviderError::Failed("unused".into()))
-        }
-        async fn count_workloads(&self, _: Option<&str>) -> Result<u32, ProviderError> {
+        async fn count_workloads(
+            &self,
+            _: &CallContext,
+            _: Option<&str>,
+        ) -> Result<u32, ProviderError> {
             Err(ProviderError::Failed("unused".into()))
         }
     }
@@ -220,16 +232,27 @@ async fn a_call_cut_off_by_the_deadline_is_reported_as_a_possible_effect() {
             &artifact,
             incident("deployment/prod/checkout", &[]),
             &Policy::as_declared(),
-            Arc::new(Slow),
+            Effects::new(
+                Arc::new(Slow),
+                Arc::new(DryRunFleet::new(FleetSpec::default())),
+            ),
         )
         .await
         .unwrap();
-    assert_eq!(report.outcome, Outcome::Timeout);
+    // The call is cut off a little before the run's deadline, so the run ends
+    // on it, as the platform's fault, with the call on the record.
+    assert!(
+        matches!(&report.outcome, Outcome::ProviderUnavailable { error, .. } if error == "timeout"),
+        "{:?}",
+        report.outcome
+    );
     assert_eq!(report.effects.len(), 1, "{:?}", report.calls);
     assert!(
-        report.effects[0]
-            .result
-            .starts_with("unknown: the run ended while this call was in flight")
+        report.effects[0].result.starts_with(
+            "unknown: restarting deployment/prod/checkout did not finish before the run's deadline"
+        ),
+        "{:?}",
+        report.effects
     );
 }
 
@@ -278,8 +301,7 @@ async fn ignoring_denials_exhausts_the_action_budget_with_no_effect() {
     );
     let cart = h
         .fleet
-        .status(&"deployment/prod/cart".parse().unwrap())
-        .await
+        .snapshot(&"deployment/prod/cart".parse().unwrap())
         .unwrap();
     assert_eq!(cart.ready_replicas, 1, "the victim was never restarted");
     assert_next_run_succeeds(&h).await;
@@ -329,8 +351,7 @@ async fn scaling_beyond_the_operators_bounds_is_denied() {
     );
     let status = h
         .fleet
-        .status(&"deployment/prod/checkout".parse().unwrap())
-        .await
+        .snapshot(&"deployment/prod/checkout".parse().unwrap())
         .unwrap();
     assert_eq!(status.replicas, 3);
 }

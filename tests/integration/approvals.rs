@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use blastwall::guardrails::KillSwitch;
 use blastwall::guardrails::now_ms;
-use blastwall::provider::Provider;
 use blastwall::respond::RespondError;
 use blastwall::store::{IncidentState, Store};
 
@@ -34,7 +33,7 @@ async fn concurrent_approvals_run_the_plugin_exactly_once() {
     let l = setup(APPROVE_ROLLBACK, true).await;
     let (incident, id) = awaiting(&l).await;
     let target = "deployment/prod/checkout".parse().unwrap();
-    let before = l.fleet.status(&target).await.unwrap();
+    let before = l.fleet.snapshot(&target).unwrap();
     let responder = Arc::new(l.responder);
     let mut tasks = Vec::new();
     for who in ["alice", "bob", "carol", "dave", "erin", "frank"] {
@@ -66,7 +65,7 @@ async fn concurrent_approvals_run_the_plugin_exactly_once() {
     let run = handled.run.as_ref().unwrap();
     assert_eq!(run.effects.len(), 1);
     assert_eq!(run.effects[0].function, "rollback.rollback");
-    let after = l.fleet.status(&target).await.unwrap();
+    let after = l.fleet.snapshot(&target).unwrap();
     // A rollback rolls out the previous template as a new revision, as
     // Kubernetes does: one rollback is one revision more, not six.
     assert_eq!(after.revision, before.revision + 1, "one rollback, not six");

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use blastwall::config::HostConfig;
 use blastwall::policy::TierPolicy;
 use blastwall::provider::{
-    DryRunFleet, FleetSpec, Provider, ProviderError, Rotation, WorkloadStatus,
+    CallContext, DryRunFleet, Effects, FleetSpec, ProviderError, WorkloadProvider, WorkloadStatus,
 };
 use blastwall::respond::{Handled, Parts, Responder};
 use blastwall::sandbox::{Sandbox, SandboxConfig};
@@ -37,7 +37,7 @@ struct Faulty {
 
 /// A live loop (effects applied, verification awaited) over `provider`
 /// with `config` after the OOM rule.
-async fn live(config: &str, provider: Arc<dyn Provider>) -> Faulty {
+async fn live(config: &str, effects: Effects) -> Faulty {
     let config = HostConfig::from_toml(&format!("{OOM_RULE}\n{config}"), "test").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
@@ -47,7 +47,7 @@ async fn live(config: &str, provider: Arc<dyn Provider>) -> Faulty {
             plugins: blastwall::bundled::insecure_unsigned_all(),
             sandbox: Arc::new(Sandbox::new(SandboxConfig::default()).unwrap()),
             tiers: TierPolicy::embedded_default(),
-            provider,
+            effects,
             simulated: false,
             store: store.clone(),
         },
@@ -60,8 +60,8 @@ async fn live(config: &str, provider: Arc<dyn Provider>) -> Faulty {
     }
 }
 
-fn fleet() -> Arc<dyn Provider> {
-    Arc::new(DryRunFleet::new(FleetSpec::embedded_default()))
+fn fleet() -> Effects {
+    Effects::simulated(Arc::new(DryRunFleet::new(FleetSpec::embedded_default())))
 }
 
 impl Faulty {
@@ -245,31 +245,60 @@ url = "http://127.0.0.1:{silent}/hook"
     );
 }
 
-/// The example fleet, except that a restart never returns.
-struct HangingRestart(DryRunFleet);
+/// What a restart does instead of restarting.
+enum Fault {
+    /// Never returns.
+    Hang,
+    /// Fails with this error.
+    Error(ProviderError),
+}
+
+/// The example fleet, except for its restarts.
+struct FaultyRestart(DryRunFleet, Fault);
+
+impl FaultyRestart {
+    fn effects(fault: Fault) -> Effects {
+        let fleet = Arc::new(DryRunFleet::new(FleetSpec::embedded_default()));
+        let faulty = FaultyRestart(DryRunFleet::new(FleetSpec::embedded_default()), fault);
+        Effects::new(Arc::new(faulty), fleet)
+    }
+}
 
 #[async_trait]
-impl Provider for HangingRestart {
+impl WorkloadProvider for FaultyRestart {
     fn name(&self) -> &'static str {
         "hanging"
     }
-    async fn status(&self, target: &Workload) -> Result<WorkloadStatus, ProviderError> {
-        self.0.status(target).await
+    async fn status(
+        &self,
+        cx: &CallContext,
+        target: &Workload,
+    ) -> Result<WorkloadStatus, ProviderError> {
+        self.0.status(cx, target).await
     }
-    async fn set_replicas(&self, target: &Workload, replicas: u32) -> Result<u32, ProviderError> {
-        self.0.set_replicas(target, replicas).await
+    async fn set_replicas(
+        &self,
+        cx: &CallContext,
+        target: &Workload,
+        replicas: u32,
+    ) -> Result<u32, ProviderError> {
+        self.0.set_replicas(cx, target, replicas).await
     }
-    async fn restart(&self, _: &Workload) -> Result<(), ProviderError> {
-        std::future::pending().await
+    async fn restart(&self, _: &CallContext, _: &Workload) -> Result<(), ProviderError> {
+        match &self.1 {
+            Fault::Hang => std::future::pending().await,
+            Fault::Error(e) => Err(e.clone()),
+        }
     }
-    async fn rollback(&self, target: &Workload) -> Result<u64, ProviderError> {
-        self.0.rollback(target).await
+    async fn rollback(&self, cx: &CallContext, target: &Workload) -> Result<u64, ProviderError> {
+        self.0.rollback(cx, target).await
     }
-    async fn rotate(&self, log_set: &str) -> Result<Rotation, ProviderError> {
-        self.0.rotate(log_set).await
-    }
-    async fn count_workloads(&self, namespace: Option<&str>) -> Result<u32, ProviderError> {
-        self.0.count_workloads(namespace).await
+    async fn count_workloads(
+        &self,
+        cx: &CallContext,
+        namespace: Option<&str>,
+    ) -> Result<u32, ProviderError> {
+        self.0.count_workloads(cx, namespace).await
     }
 }
 
@@ -280,13 +309,14 @@ async fn a_provider_call_that_never_returns_ends_at_the_deadline_with_its_intent
 plugin = "restart-on-oom@0.1.0"
 mode = "auto"
 "#;
-    let provider = Arc::new(HangingRestart(DryRunFleet::new(
-        FleetSpec::embedded_default(),
-    )));
-    let f = live(config, provider).await;
+    let f = live(config, FaultyRestart::effects(Fault::Hang)).await;
     let h = f.oom().await;
     let run = h.run.as_ref().unwrap();
-    assert_eq!(run.outcome.as_ref().unwrap().kind(), "timeout", "{h:#?}");
+    assert_eq!(
+        run.outcome.as_ref().unwrap().kind(),
+        "provider-unavailable",
+        "{h:#?}"
+    );
     assert_eq!(h.state, IncidentState::Failed, "{h:#?}");
     assert!(h.escalated);
     // Its intent was durable before the provider was called ...
@@ -294,9 +324,68 @@ mode = "auto"
     assert_eq!(intent["function"], "restart.restart", "{intent}");
     // ... and its outcome is unknown: an operator must assume it happened.
     let finished = f.only(&h.incident, "run.finished").await;
-    assert_eq!(finished["outcome"]["kind"], "timeout", "{finished}");
+    assert_eq!(
+        finished["outcome"]["kind"], "provider-unavailable",
+        "{finished}"
+    );
+    assert_eq!(finished["outcome"]["error"], "timeout", "{finished}");
     assert_eq!(run.effects.len(), 1, "{run:#?}");
     assert!(run.effects[0].result.starts_with("unknown:"), "{run:#?}");
     let escalation = f.only(&h.incident, "escalation").await;
     assert_eq!(escalation["decision"], "run-failed", "{escalation}");
+}
+
+const OOM_AUTO: &str = r#"
+[catalog.oom-killed]
+plugin = "restart-on-oom@0.1.0"
+mode = "auto"
+"#;
+
+#[tokio::test]
+async fn a_platform_that_is_down_ends_the_run_and_escalates() {
+    let down = ProviderError::Unavailable("connection refused (os error 111)".into());
+    let f = live(OOM_AUTO, FaultyRestart::effects(Fault::Error(down))).await;
+    let h = f.oom().await;
+    let run = h.run.as_ref().unwrap();
+    assert_eq!(
+        run.outcome,
+        Some(blastwall::sandbox::Outcome::ProviderUnavailable {
+            error: "unavailable".into(),
+            message: "connection refused (os error 111)".into(),
+        }),
+        "{h:#?}"
+    );
+    assert_eq!(h.state, IncidentState::Failed);
+    assert!(h.escalated);
+    let escalation = f.only(&h.incident, "escalation").await;
+    assert_eq!(escalation["decision"], "run-failed", "{escalation}");
+    // The call is on the record as failed, not as an effect.
+    assert!(run.effects.is_empty(), "{run:#?}");
+    let call = f.only(&h.incident, "call").await;
+    assert_eq!(call["call"]["result"]["status"], "failed", "{call}");
+}
+
+#[tokio::test]
+async fn the_platform_refusing_a_call_is_a_denial_the_plugin_sees() {
+    let rbac = ProviderError::Forbidden(
+        "deployments.apps \"checkout\" is forbidden: User \"system:serviceaccount:ops:blastwall\" cannot patch resource".into(),
+    );
+    let f = live(OOM_AUTO, FaultyRestart::effects(Fault::Error(rbac))).await;
+    let h = f.oom().await;
+    let run = h.run.as_ref().unwrap();
+    // The plugin got `denied` and gave up, as it does for the grant's denials.
+    let outcome = run.outcome.as_ref().unwrap();
+    assert_eq!(outcome.kind(), "plugin-error", "{h:#?}");
+    assert_eq!(run.denials.len(), 1, "{run:#?}");
+    assert!(
+        run.denials[0].reason.starts_with("the platform refused: ")
+            && run.denials[0].reason.contains("cannot patch"),
+        "{run:#?}"
+    );
+    let finished = f.only(&h.incident, "run.finished").await;
+    assert_eq!(
+        finished["denials"][0]["function"], "restart.restart",
+        "{finished}"
+    );
+    assert!(h.escalated, "a failed run is escalated");
 }

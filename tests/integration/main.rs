@@ -12,6 +12,7 @@ mod loading;
 mod plugins;
 mod precompiled;
 mod proposals;
+mod providers;
 mod recovery;
 mod respond;
 mod signing;

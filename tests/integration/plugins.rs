@@ -1,10 +1,9 @@
 //! The four example plugins, end to end, in dry-run and (for log rotation) live.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use blastwall::policy::Policy;
-use blastwall::provider::{LogFiles, LogSetConfig, Provider, Router};
+use blastwall::provider::{self, LogSetConfig, Sources, WorkloadsConfig};
 use blastwall::sandbox::Outcome;
 use blastwall_tests::{Harness, bundled, incident};
 
@@ -31,8 +30,7 @@ async fn restart_on_oom_restarts_the_incident_target() {
     );
     let cart = h
         .fleet
-        .status(&"deployment/prod/cart".parse().unwrap())
-        .await
+        .snapshot(&"deployment/prod/cart".parse().unwrap())
         .unwrap();
     assert_eq!(
         cart.ready_replicas, 2,
@@ -66,8 +64,7 @@ async fn scale_on_saturation_scales_within_its_grant() {
     );
     let status = h
         .fleet
-        .status(&"deployment/prod/checkout".parse().unwrap())
-        .await
+        .snapshot(&"deployment/prod/checkout".parse().unwrap())
         .unwrap();
     assert_eq!(status.replicas, 5);
 }
@@ -99,8 +96,7 @@ async fn scale_on_saturation_is_denied_past_the_operators_step() {
     assert_eq!(report.denials.len(), 1);
     let status = h
         .fleet
-        .status(&"deployment/prod/checkout".parse().unwrap())
-        .await
+        .snapshot(&"deployment/prod/checkout".parse().unwrap())
         .unwrap();
     assert_eq!(status.replicas, 3, "nothing changed");
 }
@@ -119,8 +115,7 @@ async fn rollback_bad_deploy_goes_back_one_revision_and_declines_on_the_first() 
     assert_eq!(kind(&report), "completed", "{:?}", report.outcome);
     let status = h
         .fleet
-        .status(&"deployment/prod/checkout".parse().unwrap())
-        .await
+        .snapshot(&"deployment/prod/checkout".parse().unwrap())
         .unwrap();
     assert_eq!(status.image, "registry.example/checkout:1.8.1");
     assert_eq!(status.revision, 8);
@@ -155,7 +150,7 @@ async fn rotate_full_disk_frees_real_bytes_in_live_mode() {
             min_bytes: 1,
         },
     )]);
-    let provider: Arc<dyn Provider> = Arc::new(Router::new(None, Arc::new(LogFiles::new(sets))));
+    let effects = live(&sets);
     let mut live = incident("container/default/app", &[]);
     live.dry_run = false;
     let h = Harness::new();
@@ -164,7 +159,7 @@ async fn rotate_full_disk_frees_real_bytes_in_live_mode() {
             &bundled("rotate-full-disk"),
             live,
             &Policy::as_declared(),
-            provider,
+            effects,
         )
         .await
         .unwrap();
@@ -205,8 +200,7 @@ async fn rotate_full_disk_dry_run_touches_no_file() {
 
 #[tokio::test]
 async fn live_workload_calls_fail_clearly_without_a_live_provider() {
-    let provider: Arc<dyn Provider> =
-        Arc::new(Router::new(None, Arc::new(LogFiles::new(BTreeMap::new()))));
+    let effects = live(&BTreeMap::new());
     let mut live = incident("deployment/prod/checkout", &[]);
     live.dry_run = false;
     let report = Harness::new()
@@ -214,7 +208,7 @@ async fn live_workload_calls_fail_clearly_without_a_live_provider() {
             &bundled("restart-on-oom"),
             live,
             &Policy::as_declared(),
-            provider,
+            effects,
         )
         .await
         .unwrap();
@@ -226,4 +220,16 @@ async fn live_workload_calls_fail_clearly_without_a_live_provider() {
                 .into()
         }
     );
+}
+
+/// What a live host with `log_sets` and no workload platform acts through.
+fn live(log_sets: &BTreeMap<String, LogSetConfig>) -> provider::Effects {
+    provider::build(Sources {
+        live: true,
+        workloads: &WorkloadsConfig::default(),
+        fleet: None,
+        log_sets,
+    })
+    .unwrap()
+    .effects
 }

@@ -36,9 +36,10 @@ async fn run_once(sandbox: &Sandbox) -> Outcome {
         .run(
             &plugin,
             blastwall::sandbox::RunRequest {
+                run: format!("{}-run", incident.id),
                 incident,
                 grants,
-                provider: fleet,
+                effects: blastwall::provider::Effects::simulated(fleet),
             },
         )
         .await

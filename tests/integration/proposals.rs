@@ -103,9 +103,7 @@ async fn propose(
 async fn a_valid_plan_runs_under_the_agent_tier_and_its_effect_happens() {
     let (l, k) = proposing().await;
     let target = "deployment/prod/checkout".parse().unwrap();
-    let before = blastwall::provider::Provider::status(l.fleet.as_ref(), &target)
-        .await
-        .unwrap();
+    let before = l.fleet.snapshot(&target).unwrap();
     let mut body = plan(
         "cpu-saturation",
         0.95,
@@ -120,9 +118,7 @@ async fn a_valid_plan_runs_under_the_agent_tier_and_its_effect_happens() {
     assert_eq!(run.effects.len(), 1, "{run:#?}");
     assert_eq!(run.effects[0].function, "scale.set-replicas");
     assert!(run.denials.is_empty());
-    let after = blastwall::provider::Provider::status(l.fleet.as_ref(), &target)
-        .await
-        .unwrap();
+    let after = l.fleet.snapshot(&target).unwrap();
     assert_eq!(
         (before.replicas, after.replicas),
         (3, 5),

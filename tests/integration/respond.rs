@@ -13,10 +13,13 @@ use blastwall::alert::Alert;
 use blastwall::config::HostConfig;
 use blastwall::guardrails::{KillSwitch, WindowSpec, now_ms};
 use blastwall::policy::TierPolicy;
-use blastwall::provider::{DryRunFleet, FleetSpec, Provider};
+use blastwall::provider::{
+    CallContext, DryRunFleet, Effects, FleetSpec, ProviderError, WorkloadProvider, WorkloadStatus,
+};
 use blastwall::respond::{Handled, Parts, Responder};
 use blastwall::sandbox::{PoolConfig, Sandbox, SandboxConfig};
 use blastwall::store::{ActiveRun, IncidentState, SqliteStore, Store};
+use blastwall::workload::Workload;
 use blastwall_tests::bundled;
 use serde_json::Value;
 
@@ -108,7 +111,7 @@ pub(crate) async fn setup(extra: &str, simulated: bool) -> Loop {
                 .unwrap(),
             ),
             tiers: TierPolicy::embedded_default(),
-            provider: fleet.clone(),
+            effects: Effects::simulated(fleet.clone()),
             simulated,
             store: store.clone(),
         },
@@ -319,8 +322,7 @@ async fn a_kill_switch_stops_everything_it_covers() {
         .unwrap();
     let before = l
         .fleet
-        .status(&"deployment/prod/checkout".parse().unwrap())
-        .await
+        .snapshot(&"deployment/prod/checkout".parse().unwrap())
         .unwrap();
     let h = l.fire("KubePodOOMKilled", "checkout", "03:00:00").await;
     refused(&h, "kill-switch");
@@ -328,8 +330,7 @@ async fn a_kill_switch_stops_everything_it_covers() {
     assert!(h.run.is_none());
     let after = l
         .fleet
-        .status(&"deployment/prod/checkout".parse().unwrap())
-        .await
+        .snapshot(&"deployment/prod/checkout".parse().unwrap())
         .unwrap();
     assert_eq!(before, after, "nothing ran");
     l.store
@@ -433,7 +434,7 @@ params = { step = "2", max = "8" }
     assert!(notify.run.is_none());
 
     let target = "deployment/prod/cart".parse().unwrap();
-    let before = l.fleet.status(&target).await.unwrap();
+    let before = l.fleet.snapshot(&target).unwrap();
     let shadow = l.fire("CPUThrottlingHigh", "cart", "03:00:00").await;
     assert_eq!(shadow.decision, "shadow");
     assert_eq!(shadow.state, IncidentState::Shadowed);
@@ -442,7 +443,7 @@ params = { step = "2", max = "8" }
     assert_eq!(run.effects[0].function, "scale.set-replicas");
     assert!(!run.effects[0].applied);
     assert_eq!(
-        l.fleet.status(&target).await.unwrap(),
+        l.fleet.snapshot(&target).unwrap(),
         before,
         "shadow changes nothing"
     );
@@ -552,7 +553,7 @@ rollback = "rollback-bad-deploy@0.1.0"
     )
     .await;
     let target = "deployment/prod/checkout".parse().unwrap();
-    let before = l.fleet.status(&target).await.unwrap();
+    let before = l.fleet.snapshot(&target).unwrap();
     let h = l.fire("CPUThrottlingHigh", "checkout", "03:00:00").await;
     assert_eq!(h.state, IncidentState::Failed, "{h:#?}");
     assert!(
@@ -565,7 +566,7 @@ rollback = "rollback-bad-deploy@0.1.0"
     assert!(run.effects[0].applied, "a live run applies its effects");
     let rollback = run.rollback.as_ref().expect("rolled back");
     assert_eq!(rollback.effects[0].function, "rollback.rollback");
-    let after = l.fleet.status(&target).await.unwrap();
+    let after = l.fleet.snapshot(&target).unwrap();
     assert_eq!(
         after.image, "registry.example/checkout:1.8.1",
         "the previous image is live"
@@ -673,7 +674,7 @@ rollback = "rollback-bad-deploy@0.1.0"
 async fn a_kill_switch_set_during_verification_stops_the_rollback() {
     let l = setup(CPU_LIVE_WITH_ROLLBACK, false).await;
     let target = "deployment/prod/checkout".parse().unwrap();
-    let before = l.fleet.status(&target).await.unwrap();
+    let before = l.fleet.snapshot(&target).unwrap();
     let store = l.store.clone();
     tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -688,7 +689,7 @@ async fn a_kill_switch_set_during_verification_stops_the_rollback() {
         "no rollback under a kill switch"
     );
     assert_eq!(
-        l.fleet.status(&target).await.unwrap().image,
+        l.fleet.snapshot(&target).unwrap().image,
         before.image,
         "not rolled back"
     );
@@ -855,7 +856,7 @@ mode = "auto"
             .into(),
     );
     let target = "deployment/prod/checkout".parse().unwrap();
-    let before = l.fleet.status(&target).await.unwrap();
+    let before = l.fleet.snapshot(&target).unwrap();
     let h = l.responder.handle(a).await.unwrap();
     assert_eq!(h.class, "error-spike-after-deploy");
     assert_eq!(h.confidence, 0.9, "capped");
@@ -864,7 +865,7 @@ mode = "auto"
         "a model's word alone waits for a human"
     );
     assert!(h.run.is_none());
-    assert_eq!(l.fleet.status(&target).await.unwrap(), before);
+    assert_eq!(l.fleet.snapshot(&target).unwrap(), before);
     let records = l.store.audit().incident(&h.incident).await.unwrap();
     let decision: Value =
         serde_json::from_str(&records.iter().find(|r| r.kind == "decision").unwrap().body).unwrap();
@@ -880,49 +881,40 @@ struct Saboteur {
 }
 
 #[async_trait::async_trait]
-impl Provider for Saboteur {
+impl WorkloadProvider for Saboteur {
     fn name(&self) -> &'static str {
         "saboteur"
     }
     async fn status(
         &self,
-        target: &blastwall::workload::Workload,
-    ) -> Result<blastwall::provider::WorkloadStatus, blastwall::provider::ProviderError> {
+        cx: &CallContext,
+        target: &Workload,
+    ) -> Result<WorkloadStatus, ProviderError> {
         let conn = rusqlite::Connection::open(&self.db).unwrap();
         conn.execute("UPDATE audit_head SET mac = 'forged'", [])
             .unwrap();
-        self.fleet.status(target).await
+        self.fleet.status(cx, target).await
     }
     async fn set_replicas(
         &self,
-        t: &blastwall::workload::Workload,
+        cx: &CallContext,
+        t: &Workload,
         r: u32,
-    ) -> Result<u32, blastwall::provider::ProviderError> {
-        self.fleet.set_replicas(t, r).await
+    ) -> Result<u32, ProviderError> {
+        self.fleet.set_replicas(cx, t, r).await
     }
-    async fn restart(
-        &self,
-        t: &blastwall::workload::Workload,
-    ) -> Result<(), blastwall::provider::ProviderError> {
-        self.fleet.restart(t).await
+    async fn restart(&self, cx: &CallContext, t: &Workload) -> Result<(), ProviderError> {
+        self.fleet.restart(cx, t).await
     }
-    async fn rollback(
-        &self,
-        t: &blastwall::workload::Workload,
-    ) -> Result<u64, blastwall::provider::ProviderError> {
-        self.fleet.rollback(t).await
-    }
-    async fn rotate(
-        &self,
-        s: &str,
-    ) -> Result<blastwall::provider::Rotation, blastwall::provider::ProviderError> {
-        self.fleet.rotate(s).await
+    async fn rollback(&self, cx: &CallContext, t: &Workload) -> Result<u64, ProviderError> {
+        self.fleet.rollback(cx, t).await
     }
     async fn count_workloads(
         &self,
+        cx: &CallContext,
         ns: Option<&str>,
-    ) -> Result<u32, blastwall::provider::ProviderError> {
-        self.fleet.count_workloads(ns).await
+    ) -> Result<u32, ProviderError> {
+        self.fleet.count_workloads(cx, ns).await
     }
 }
 
@@ -938,17 +930,20 @@ async fn no_effect_happens_unless_its_intent_is_on_the_record() {
             plugins: vec![Arc::new(bundled("restart-on-oom"))],
             sandbox: Arc::new(Sandbox::new(SandboxConfig::default()).unwrap()),
             tiers: TierPolicy::embedded_default(),
-            provider: Arc::new(Saboteur {
-                fleet: fleet.clone(),
-                db: dir.path().join("blastwall.db"),
-            }),
+            effects: Effects::new(
+                Arc::new(Saboteur {
+                    fleet: fleet.clone(),
+                    db: dir.path().join("blastwall.db"),
+                }),
+                fleet.clone(),
+            ),
             simulated: false,
             store: store.clone(),
         },
     )
     .unwrap();
     let target = "deployment/prod/checkout".parse().unwrap();
-    let before = fleet.status(&target).await.unwrap();
+    let before = fleet.snapshot(&target).unwrap();
     let result = responder
         .handle(alert("KubePodOOMKilled", "checkout", "03:00:00"))
         .await;
@@ -958,7 +953,7 @@ async fn no_effect_happens_unless_its_intent_is_on_the_record() {
         "{error}"
     );
     assert_eq!(
-        fleet.status(&target).await.unwrap(),
+        fleet.snapshot(&target).unwrap(),
         before,
         "the restart was never made"
     );

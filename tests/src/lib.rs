@@ -4,6 +4,7 @@
 //! their paths arrive as compile-time environment variables.
 
 mod big;
+pub mod conformance;
 
 pub use big::big_component;
 
@@ -14,7 +15,7 @@ use blastwall::alert::Alert;
 use blastwall::incident::Incident;
 use blastwall::manifest::Manifest;
 use blastwall::policy::{Policy, TierPolicy};
-use blastwall::provider::{DryRunFleet, FleetSpec, Provider};
+use blastwall::provider::{DryRunFleet, Effects, FleetSpec};
 use blastwall::remediation::{Authority, RemediationError};
 use blastwall::sandbox::{Ceilings, LoadError, PoolConfig, RunReport, Sandbox, SandboxConfig};
 use blastwall::signature::PluginArtifact;
@@ -121,17 +122,17 @@ impl Harness {
         incident: Incident,
         policy: &Policy,
     ) -> Result<RunReport, LoadError> {
-        let provider: Arc<dyn Provider> = self.fleet.clone();
-        self.run_with(artifact, incident, policy, provider).await
+        let effects = Effects::simulated(self.fleet.clone());
+        self.run_with(artifact, incident, policy, effects).await
     }
 
-    /// Like [`Harness::run`] with an explicit provider.
+    /// Like [`Harness::run`] through explicit providers.
     pub async fn run_with(
         &self,
         artifact: &PluginArtifact,
         incident: Incident,
         policy: &Policy,
-        provider: Arc<dyn Provider>,
+        effects: Effects,
     ) -> Result<RunReport, LoadError> {
         let tiers = TierPolicy::embedded_default();
         let authority = Authority {
@@ -143,7 +144,7 @@ impl Harness {
             artifact,
             incident,
             authority,
-            provider,
+            effects,
         )
         .await
         {

@@ -16,7 +16,7 @@ use super::config::TokenConfig;
 use super::*;
 use crate::config::HostConfig;
 use crate::policy::{Tier, TierPolicy};
-use crate::provider::{DryRunFleet, FleetSpec};
+use crate::provider::{DryRunFleet, Effects, FleetSpec};
 use crate::respond::{Parts, Responder};
 use crate::sandbox::{PoolConfig, Sandbox, SandboxConfig};
 use crate::signature::{TrustStore, generate_files, read_signing_key};
@@ -97,7 +97,7 @@ async fn fixture_with(api: ApiConfig) -> Fixture {
                 .unwrap(),
             ),
             tiers: TierPolicy::embedded_default(),
-            provider: Arc::new(DryRunFleet::new(FleetSpec::embedded_default())),
+            effects: Effects::simulated(Arc::new(DryRunFleet::new(FleetSpec::embedded_default()))),
             simulated: true,
             store: store.clone(),
         },

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::Subcommand;
 
-use crate::audit::{AuditError, AuditLog, Entry};
+use blastwall::audit::{AuditError, AuditLog, Entry};
 
 /// `blastwall audit` subcommands.
 #[derive(Debug, Subcommand)]
@@ -52,10 +52,10 @@ pub enum AuditCommand {
     },
 }
 
-fn print_records(records: &[crate::audit::Record]) -> anyhow::Result<()> {
+fn print_records(records: &[blastwall::audit::Record]) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     for record in records {
-        writeln!(out, "{}", crate::text::to_json(record)?)?;
+        writeln!(out, "{}", blastwall::text::to_json(record)?)?;
     }
     Ok(())
 }

@@ -33,7 +33,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!("{}", demo::json(&report));
     } else {
         // Scenario facts quote plugin summaries and messages: escaped for the screen.
-        print!("{}", crate::text::visible_lines(&demo::table(&report)));
+        print!("{}", blastwall::text::visible_lines(&demo::table(&report)));
     }
     Ok(ExitCode::from(report.exit_status()))
 }

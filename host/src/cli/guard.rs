@@ -8,10 +8,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::guardrails::{WindowKind, WindowSpec};
-use crate::policy::TargetPattern;
-use crate::respond::operate;
-use crate::store::{SqliteStore, Store};
+use blastwall::guardrails::{WindowKind, WindowSpec};
+use blastwall::policy::TargetPattern;
+use blastwall::respond::operate;
+use blastwall::store::{SqliteStore, Store};
 
 /// Where the store lives, and who is acting.
 #[derive(Debug, Args)]
@@ -104,7 +104,7 @@ pub async fn guard(command: GuardCommand) -> anyhow::Result<ExitCode> {
         GuardCommand::KillSwitch { who, scope, reason } => {
             let store = SqliteStore::open(&who.data).await?;
             let switch = operate::set_kill_switch(&store, scope, &reason, &who.by).await?;
-            println!("{}", crate::text::to_json(&switch)?);
+            println!("{}", blastwall::text::to_json(&switch)?);
         }
         GuardCommand::ClearKillSwitch { who, scope } => {
             let store = SqliteStore::open(&who.data).await?;
@@ -139,7 +139,7 @@ pub async fn guard(command: GuardCommand) -> anyhow::Result<ExitCode> {
                 until,
             };
             operate::add_window(&store, spec.clone(), &who.by).await?;
-            println!("{}", crate::text::to_json(&spec)?);
+            println!("{}", blastwall::text::to_json(&spec)?);
         }
         GuardCommand::DeleteWindow { who, name } => {
             let store = SqliteStore::open(&who.data).await?;
@@ -150,7 +150,10 @@ pub async fn guard(command: GuardCommand) -> anyhow::Result<ExitCode> {
         }
         GuardCommand::Status { data } => {
             let store = SqliteStore::open(&data).await?;
-            println!("{}", crate::text::to_json_pretty(&store.controls().await?)?);
+            println!(
+                "{}",
+                blastwall::text::to_json_pretty(&store.controls().await?)?
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -18,13 +18,12 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use super::host::{HostArgs, World};
+use super::host::HostArgs;
 use super::run::read_input;
-use crate::alert;
-use crate::bundled;
-use crate::incident::target_of;
-use crate::provider::Provider;
-use crate::signature::PluginArtifact;
+use blastwall::alert;
+use blastwall::bundled;
+use blastwall::incident::target_of;
+use blastwall::signature::PluginArtifact;
 
 /// Arguments of `blastwall handle`.
 #[derive(Debug, Args)]
@@ -67,31 +66,31 @@ pub async fn handle(args: HandleArgs) -> anyhow::Result<ExitCode> {
     let alerts = alert::parse_all(&read_input(&args.alert)?)
         .with_context(|| format!("alerts in {} are invalid", args.alert.display()))?;
     let plugins = load_plugins(&args)?;
-    let provider: Arc<dyn Provider> = match args.host.world(&config)? {
-        World::Live(provider) => provider,
-        World::Simulated(fleet) => {
-            for alert in &alerts {
-                if let Ok(target) = target_of(alert)
-                    && fleet.adopt(&target)
-                {
-                    eprintln!(
-                        "note: {target} is not in the simulated fleet; simulating it with 2 replicas at revision 2"
-                    );
-                }
+    let world = args.host.world(&config)?;
+    if let Some(fleet) = &world.fleet {
+        for alert in &alerts {
+            if let Ok(target) = target_of(alert)
+                && fleet.adopt(&target)
+            {
+                eprintln!(
+                    "note: {target} is not in the simulated fleet; simulating it with 2 replicas at revision 2"
+                );
             }
-            Arc::new(fleet)
         }
-    };
-    let responder = args.host.responder(&config, plugins, provider, 4).await?;
+    }
+    let responder = args
+        .host
+        .responder(&config, plugins, world.effects, 4)
+        .await?;
     for recovered in responder.recover().await? {
-        println!("{}", crate::text::to_json(&recovered)?);
+        println!("{}", blastwall::text::to_json(&recovered)?);
     }
     // One alert's failure (the store refusing a write) does not stop the
     // others; the exit code says something failed.
     let mut failed = 0;
     for alert in alerts {
         match responder.handle(alert).await {
-            Ok(handled) => println!("{}", crate::text::to_json(&handled)?),
+            Ok(handled) => println!("{}", blastwall::text::to_json(&handled)?),
             Err(e) => {
                 failed += 1;
                 eprintln!("error: {e}");

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use super::run::{live_log_sets, load_fleet};
-use crate::config::HostConfig;
-use crate::policy::TierPolicy;
-use crate::provider::{DryRunFleet, LogFiles, Provider, Router};
-use crate::respond::{Parts, Responder};
-use crate::sandbox::{Sandbox, SandboxConfig};
-use crate::signature::{self, PluginArtifact, TrustStore};
-use crate::store::SqliteStore;
+use super::run::world;
+use blastwall::config::HostConfig;
+use blastwall::policy::TierPolicy;
+use blastwall::provider::{Effects, World};
+use blastwall::respond::{Parts, Responder};
+use blastwall::sandbox::{Sandbox, SandboxConfig};
+use blastwall::signature::{self, PluginArtifact, TrustStore};
+use blastwall::store::SqliteStore;
 
 /// The loop's sources, as flags.
 #[derive(Debug, Args)]
@@ -34,7 +34,8 @@ pub struct HostArgs {
     /// A log set for --live, as NAME=DIRECTORY (repeatable); adds to --config.
     #[arg(long = "log-set", value_name = "NAME=DIR")]
     pub log_sets: Vec<String>,
-    /// The simulated fleet for dry runs (TOML). Default: the embedded example fleet.
+    /// The simulated fleet for dry runs (TOML); overrides `[workloads] fleet`.
+    /// Default: the embedded example fleet.
     #[arg(long)]
     pub fleet: Option<PathBuf>,
     /// A signed plugin (.wasm) the catalog may name (repeatable); needs --trust.
@@ -50,14 +51,6 @@ pub struct HostArgs {
     /// Keep compiled plugins in this directory (authenticated, per host).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
-}
-
-/// Where effects go: real log files when live, else a simulated fleet.
-pub enum World {
-    /// `--live`.
-    Live(Arc<dyn Provider>),
-    /// A dry run over this fleet.
-    Simulated(DryRunFleet),
 }
 
 impl HostArgs {
@@ -102,16 +95,9 @@ impl HostArgs {
             .collect()
     }
 
-    /// The world effects go to.
+    /// The providers effects go to, as configured.
     pub fn world(&self, config: &HostConfig) -> anyhow::Result<World> {
-        if self.live {
-            let sets = live_log_sets(config, &self.log_sets)?;
-            return Ok(World::Live(Arc::new(Router::new(
-                None,
-                Arc::new(LogFiles::new(sets)),
-            ))));
-        }
-        Ok(World::Simulated(load_fleet(self.fleet.as_deref())?))
+        world(config, self.live, self.fleet.as_deref(), &self.log_sets)
     }
 
     /// Opens the store and builds the loop, every check done at start.
@@ -119,7 +105,7 @@ impl HostArgs {
         &self,
         config: &HostConfig,
         plugins: Vec<Arc<PluginArtifact>>,
-        provider: Arc<dyn Provider>,
+        effects: Effects,
         max_concurrent_runs: usize,
     ) -> anyhow::Result<Responder> {
         let mut sandbox = SandboxConfig::for_host(config, self.cache_dir.clone());
@@ -137,7 +123,7 @@ impl HostArgs {
                 plugins,
                 sandbox,
                 tiers,
-                provider,
+                effects,
                 simulated: !self.live,
                 store,
             },

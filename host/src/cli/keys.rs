@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::policy::Tier;
-use crate::signature::{KeyId, TrustStore, generate_files};
+use blastwall::policy::Tier;
+use blastwall::signature::{KeyId, TrustStore, generate_files};
 
 /// Arguments of `blastwall keygen`.
 #[derive(Debug, Args)]

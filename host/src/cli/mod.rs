@@ -79,7 +79,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Token(args) => serve::token(args),
         Command::Demo(args) => demo::demo(args).await,
         Command::ManifestSchema => {
-            println!("{}", crate::manifest::json_schema());
+            println!("{}", blastwall::manifest::json_schema());
             Ok(ExitCode::SUCCESS)
         }
     };

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 
-use crate::signature::{self, Provenance, TrustStore, read_signing_key};
+use blastwall::signature::{self, Provenance, TrustStore, read_signing_key};
 
 /// `blastwall plugin` subcommands.
 #[derive(Debug, Subcommand)]

@@ -13,8 +13,8 @@ use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::proposal::{self, Plan};
-use crate::signature::read_signing_key;
+use blastwall::proposal::{self, Plan};
+use blastwall::signature::read_signing_key;
 
 /// `blastwall proposal` subcommands.
 #[derive(Debug, Subcommand)]
@@ -71,6 +71,6 @@ fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     ));
     let mut out = serde_json::to_value(&headers).expect("headers serialise");
     out["curl"] = json!(curl);
-    println!("{}", crate::text::to_json_pretty(&out)?);
+    println!("{}", blastwall::text::to_json_pretty(&out)?);
     Ok(ExitCode::SUCCESS)
 }

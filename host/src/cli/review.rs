@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use crate::review::{self, Format};
-use crate::signature::TrustStore;
+use blastwall::review::{self, Format};
+use blastwall::signature::TrustStore;
 
 /// Arguments of `blastwall review`.
 #[derive(Debug, Args)]

@@ -6,22 +6,21 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
 
-use crate::alert;
-use crate::bundled;
-use crate::config::HostConfig;
-use crate::incident::{self, Incident};
-use crate::manifest::Manifest;
-use crate::policy::{Policy, TierPolicy};
-use crate::provider::{DryRunFleet, FleetSpec, LogFiles, LogSetConfig, Provider, Router};
-use crate::remediation::{self, Authority};
-use crate::sandbox::{Outcome, Sandbox, SandboxConfig};
-use crate::signature::{self, PluginArtifact, TrustStore};
-use crate::workload::Workload;
+use blastwall::alert;
+use blastwall::bundled;
+use blastwall::config::HostConfig;
+use blastwall::incident::{self, Incident};
+use blastwall::manifest::Manifest;
+use blastwall::policy::{Policy, TierPolicy};
+use blastwall::provider::{self, Effects, LogSetConfig, Sources, World};
+use blastwall::remediation::{self, Authority};
+use blastwall::sandbox::{Outcome, Sandbox, SandboxConfig};
+use blastwall::signature::{self, PluginArtifact, TrustStore};
+use blastwall::workload::Workload;
 
 /// Arguments of `blastwall run`.
 #[derive(Debug, Args)]
@@ -181,40 +180,39 @@ fn build_incident(args: &RunArgs, dry_run: bool) -> anyhow::Result<Incident> {
     })
 }
 
-fn provider(
-    args: &RunArgs,
-    config: &HostConfig,
-    incident: &Incident,
-) -> anyhow::Result<Arc<dyn Provider>> {
-    if args.live {
-        let sets = live_log_sets(config, &args.log_sets)?;
-        return Ok(Arc::new(Router::new(None, Arc::new(LogFiles::new(sets)))));
-    }
-    let fleet = load_fleet(args.fleet.as_deref())?;
-    if fleet.adopt(&incident.target) {
+fn effects(args: &RunArgs, config: &HostConfig, incident: &Incident) -> anyhow::Result<Effects> {
+    let world = world(config, args.live, args.fleet.as_deref(), &args.log_sets)?;
+    if let Some(fleet) = &world.fleet
+        && fleet.adopt(&incident.target)
+    {
         eprintln!(
             "note: {} is not in the simulated fleet; simulating it with 2 replicas at revision 2",
             incident.target
         );
     }
-    Ok(Arc::new(fleet))
+    Ok(world.effects)
 }
 
-/// The simulated fleet from `path`, or the embedded example fleet.
-pub(super) fn load_fleet(path: Option<&std::path::Path>) -> anyhow::Result<DryRunFleet> {
-    let spec = match path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read fleet {}", path.display()))?;
-            FleetSpec::from_toml(&text, &path.display().to_string()).map_err(anyhow::Error::msg)?
-        }
-        None => FleetSpec::embedded_default(),
-    };
-    Ok(DryRunFleet::new(spec))
+/// The providers `config` and the flags name: the simulated fleet in a dry
+/// run (`fleet` overriding `[workloads] fleet`), else the configured platform
+/// and the log sets of `[log-sets]` plus `--log-set` flags.
+pub(super) fn world(
+    config: &HostConfig,
+    live: bool,
+    fleet: Option<&std::path::Path>,
+    log_set_flags: &[String],
+) -> anyhow::Result<World> {
+    let log_sets = live_log_sets(config, log_set_flags)?;
+    Ok(provider::build(Sources {
+        live,
+        workloads: &config.workloads,
+        fleet,
+        log_sets: &log_sets,
+    })?)
 }
 
 /// Log sets from the configuration plus `--log-set NAME=DIR` flags.
-pub(super) fn live_log_sets(
+fn live_log_sets(
     config: &HostConfig,
     flags: &[String],
 ) -> anyhow::Result<std::collections::BTreeMap<String, LogSetConfig>> {
@@ -250,7 +248,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         None => Policy::as_declared(),
     };
     let incident = build_incident(&args, !args.live)?;
-    let provider = provider(&args, &config, &incident)?;
+    let effects = effects(&args, &config, &incident)?;
     let mut sandbox = SandboxConfig::for_host(&config, args.cache_dir.clone());
     sandbox.pool.max_concurrent_runs = 1;
     let sandbox = Sandbox::new(sandbox)?;
@@ -262,8 +260,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tiers: &tiers,
         policy: &policy,
     };
-    let report = remediation::run_once(&sandbox, &artifact, incident, authority, provider).await?;
-    println!("{}", crate::text::to_json_pretty(&report)?);
+    let report = remediation::run_once(&sandbox, &artifact, incident, authority, effects).await?;
+    println!("{}", blastwall::text::to_json_pretty(&report)?);
     Ok(match report.outcome {
         Outcome::Completed { .. } => ExitCode::SUCCESS,
         _ => ExitCode::from(3),

@@ -17,15 +17,14 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use super::host::{HostArgs, World};
-use crate::api::auth::{self, Role};
-use crate::api::config::TokenConfig;
-use crate::api::{PluginInfo, Tokens};
-use crate::bundled::dev::{DEV_SIGNER, DevKey, sign_bundled};
-use crate::guardrails::Mode;
-use crate::provider::Provider;
-use crate::serve;
-use crate::signature::{PluginArtifact, Provenance, TrustStore};
+use super::host::HostArgs;
+use blastwall::api::auth::{self, Role};
+use blastwall::api::config::TokenConfig;
+use blastwall::api::{PluginInfo, Tokens};
+use blastwall::bundled::dev::{DEV_SIGNER, DevKey, sign_bundled};
+use blastwall::guardrails::Mode;
+use blastwall::serve;
+use blastwall::signature::{PluginArtifact, Provenance, TrustStore};
 
 /// Arguments of `blastwall serve`.
 #[derive(Debug, Args)]
@@ -58,11 +57,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(listen) = args.listen {
         api.listen = listen;
     }
-    if api.queue_capacity < crate::alert::MAX_ALERTS {
+    if api.queue_capacity < blastwall::alert::MAX_ALERTS {
         bail!(
             "api.queue-capacity {} must hold at least one full payload ({} alerts)",
             api.queue_capacity,
-            crate::alert::MAX_ALERTS
+            blastwall::alert::MAX_ALERTS
         );
     }
     std::fs::create_dir_all(&host.data)
@@ -74,14 +73,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|p| plugin_info(p, development))
         .collect();
-    let provider: Arc<dyn Provider> = match host.world(&config)? {
-        World::Live(provider) => provider,
-        World::Simulated(fleet) => Arc::new(fleet),
-    };
+    let world = host.world(&config)?;
     // Alerts in flight beyond the run slots wait for one; never more slots
     // than alerts that can be in flight.
     let responder = host
-        .responder(&config, plugins, provider, api.max_in_flight)
+        .responder(&config, plugins, world.effects, api.max_in_flight)
         .await?;
     let responder = match trust {
         Some(trust) => responder.with_trust(Arc::new(trust)),

@@ -1,15 +1,15 @@
 //! `blastwall demo`: the whole loop on embedded defaults, for a newcomer.
 //!
 //! An in-process host, built the way `blastwall handle` builds one, replays a
-//! list of incidents through the real [`Responder`](crate::respond::Responder):
+//! list of incidents through the real [`Responder`](blastwall::respond::Responder):
 //! real alerts (Alertmanager webhook JSON, parsed and validated), the real
 //! classifier, guardrails, store and audit chain, and the bundled plugins
 //! signed with an ephemeral development key and loaded through
-//! [`signature::verify`](crate::signature::verify). Workload effects go to the
+//! [`signature::verify`](blastwall::signature::verify). Workload effects go to the
 //! simulated fleet; log rotation goes to real files in a scratch directory.
 //!
 //! Every scenario states what it expects and reads what actually happened
-//! from two places: the loop's [`Handled`](crate::respond::Handled) answer and
+//! from two places: the loop's [`Handled`](blastwall::respond::Handled) answer and
 //! the incident's audit records (plus the files on disk and the simulated
 //! fleet where they are the point). A scenario matches when both say what was
 //! expected; the demo passes when every scenario matches and the audit chain
@@ -32,8 +32,8 @@ use serde::Serialize;
 
 pub use render::{Progress, StderrProgress, json, table};
 
-use crate::audit::AuditError;
-use crate::store::Store;
+use blastwall::audit::AuditError;
+use blastwall::store::Store;
 
 /// How the demo runs.
 #[derive(Debug, Clone, Default)]

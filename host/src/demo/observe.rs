@@ -5,8 +5,8 @@ use std::fmt;
 use serde_json::Value;
 
 use super::ScenarioResult;
-use crate::respond::Handled;
-use crate::store::{Store, StoreError};
+use blastwall::respond::Handled;
+use blastwall::store::{Store, StoreError};
 
 /// An incident's audit records, in order, with their bodies parsed.
 pub(super) struct Story {

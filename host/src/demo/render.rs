@@ -263,7 +263,7 @@ pub fn json(report: &Report) -> String {
         audit: &report.audit,
         data: report.data.as_ref(),
     };
-    crate::text::to_json_pretty(&out).expect("a report always serialises")
+    blastwall::text::to_json_pretty(&out).expect("a report always serialises")
 }
 
 #[cfg(test)]

@@ -10,13 +10,12 @@ use serde_json::json;
 use super::ScenarioResult;
 use super::observe::{Check, Facts, Story, bytes, thousands};
 use super::setup::{AGENT_NAME, LOG_FILES, Rig};
-use crate::alert::{self, Alert};
-use crate::bundled::{self, dev::DEV_SIGNER};
-use crate::proposal;
-use crate::provider::Provider;
-use crate::respond::{Handled, RespondError, Responder, operate};
-use crate::store::Store;
-use crate::workload::Workload;
+use blastwall::alert::{self, Alert};
+use blastwall::bundled::{self, dev::DEV_SIGNER};
+use blastwall::proposal;
+use blastwall::respond::{Handled, RespondError, Responder, operate};
+use blastwall::store::Store;
+use blastwall::workload::Workload;
 
 /// One scenario: what it shows and how to play it.
 pub(super) struct Scenario {
@@ -333,7 +332,7 @@ async fn cpu_scale(rig: &Rig) -> anyhow::Result<Check> {
         .and_then(|grant| grant.scale.as_ref())
         .map(|scale| scale.max_replicas)
         .ok_or_else(|| anyhow::anyhow!("the demo catalog caps cpu-saturation's scale grant"))?;
-    let before = rig.simulated.status(&target).await?.replicas;
+    let before = rig.simulated.snapshot(&target)?.replicas;
     let alert = alert(
         "CPUThrottlingHigh",
         &deployment("prod", "payments"),
@@ -342,7 +341,7 @@ async fn cpu_scale(rig: &Rig) -> anyhow::Result<Check> {
         4 * MINUTE,
     )?;
     let (handled, story) = handle(&rig.fleet, alert).await?;
-    let after = rig.simulated.status(&target).await?.replicas;
+    let after = rig.simulated.snapshot(&target)?.replicas;
     let mut check = Check::new();
     let expected = Facts::expect("execute", None, Some("completed"), "remediated");
     check.outcome("", expected, &handled, &story);
@@ -362,7 +361,7 @@ async fn cpu_scale(rig: &Rig) -> anyhow::Result<Check> {
 /// the approval runs it, once.
 async fn rollback_approved(rig: &Rig) -> anyhow::Result<Check> {
     let target: Workload = "deployment/prod/checkout".parse()?;
-    let before = rig.simulated.status(&target).await?;
+    let before = rig.simulated.snapshot(&target)?;
     let alert = alert(
         "HighErrorRateAfterDeploy",
         &deployment("prod", "checkout"),
@@ -408,7 +407,7 @@ async fn rollback_approved(rig: &Rig) -> anyhow::Result<Check> {
             Err(e) => format!("{runs} run(s), {approvals} approval(s) recorded; second yes: {e}"),
         },
     );
-    let after = rig.simulated.status(&target).await?;
+    let after = rig.simulated.snapshot(&target)?;
     check.detail(format!(
         "{target}: {} (revision {}) → {} (revision {})",
         before.image, before.revision, after.image, after.revision
@@ -465,7 +464,7 @@ async fn low_confidence(rig: &Rig) -> anyhow::Result<Check> {
 /// catalog ∩ manifest ∩ the ai-agent tier ∩ the incident's target.
 async fn ai_proposal(rig: &Rig) -> anyhow::Result<Check> {
     let target: Workload = "deployment/prod/checkout".parse()?;
-    let before = rig.simulated.status(&target).await?;
+    let before = rig.simulated.snapshot(&target)?;
     let alert = alert(
         "CPUThrottlingHigh",
         &deployment("prod", "checkout"),
@@ -523,7 +522,7 @@ async fn ai_proposal(rig: &Rig) -> anyhow::Result<Check> {
         .map_or((0, Vec::new()), |r| (r.effects.len(), r.denials.clone()));
     let calls = story.all("call").count();
     let intents = story.all("effect.intent").count();
-    let after = rig.simulated.status(&target).await?;
+    let after = rig.simulated.snapshot(&target)?;
     let line = format!("all {} actions denied at the boundary", actions.len());
     check.holds(
         &line,

@@ -5,8 +5,8 @@
 //! The responders differ only in where effects go, so every report says
 //! truthfully whether an effect was applied: `fleet` runs workload classes as
 //! dry runs against the simulated fleet; `logs` runs the `disk-full` class
-//! live, with log sets routed to real files (workload reads and counts still
-//! go to the simulated fleet). Each class is in exactly one responder's
+//! live, with log sets routed to real files and no workload platform at all.
+//! Each class is in exactly one responder's
 //! catalog. They share the sandbox, the store and its audit chain, as two
 //! hosts on one store would. The fleet responder also takes AI proposals
 //! signed by an ephemeral key in the `ai-agent` tier.
@@ -19,14 +19,14 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use ed25519_dalek::SigningKey;
 
-use crate::bundled::{self, dev::DevKey};
-use crate::config::HostConfig;
-use crate::policy::{Tier, TierPolicy};
-use crate::provider::{DryRunFleet, FleetSpec, LogFiles, LogSetConfig, Provider, Router};
-use crate::respond::{Parts, Responder};
-use crate::sandbox::{Sandbox, SandboxConfig};
-use crate::signature::{self, KeyId, TrustStore, TrustedKey};
-use crate::store::{DATABASE_FILE, SqliteStore};
+use blastwall::bundled::{self, dev::DevKey};
+use blastwall::config::HostConfig;
+use blastwall::policy::{Tier, TierPolicy};
+use blastwall::provider::{self, DryRunFleet, Effects, LogSetConfig, Sources, WorkloadsConfig};
+use blastwall::respond::{Parts, Responder};
+use blastwall::sandbox::{Sandbox, SandboxConfig};
+use blastwall::signature::{self, KeyId, TrustStore, TrustedKey};
+use blastwall::store::{DATABASE_FILE, SqliteStore};
 
 /// The class the live responder serves: the only one with real effects.
 pub(super) const LIVE_CLASS: &str = "disk-full";
@@ -138,7 +138,13 @@ impl Rig {
         sandbox.pool.max_concurrent_runs = 4;
         let sandbox = Arc::new(Sandbox::new(sandbox)?);
         let store = Arc::new(SqliteStore::open(&data_dir).await?);
-        let simulated = Arc::new(DryRunFleet::new(FleetSpec::embedded_default()));
+        let dry_run = provider::build(Sources {
+            live: false,
+            workloads: &WorkloadsConfig::default(),
+            fleet: None,
+            log_sets: &BTreeMap::new(),
+        })?;
+        let simulated = dry_run.fleet.clone().expect("a dry run has a fleet");
         let log_sets = BTreeMap::from([(
             LOG_SET.to_string(),
             LogSetConfig {
@@ -148,23 +154,27 @@ impl Rig {
                 min_bytes: 1,
             },
         )]);
-        let real_logs: Arc<dyn Provider> = Arc::new(Router::new(
-            Some(simulated.clone()),
-            Arc::new(LogFiles::new(log_sets)),
-        ));
+        // Live, with no workload platform: only log sets can be touched.
+        let real_logs = provider::build(Sources {
+            live: true,
+            workloads: &WorkloadsConfig::default(),
+            fleet: None,
+            log_sets: &log_sets,
+        })?
+        .effects;
 
         let mut fleet_config = config.clone();
         fleet_config.catalog.remove(LIVE_CLASS);
         let mut logs_config = config.clone();
         logs_config.catalog.retain(|class, _| class == LIVE_CLASS);
-        let responder = |config: &HostConfig, provider: Arc<dyn Provider>, simulated: bool| {
+        let responder = |config: &HostConfig, effects: Effects, simulated: bool| {
             Responder::from_config(
                 config,
                 Parts {
                     plugins: plugins.clone(),
                     sandbox: sandbox.clone(),
                     tiers: TierPolicy::embedded_default(),
-                    provider,
+                    effects,
                     simulated,
                     store: store.clone(),
                 },
@@ -184,7 +194,7 @@ impl Rig {
                 revoked: None,
             }],
         };
-        let fleet = responder(&fleet_config, simulated.clone(), true)?.with_trust(Arc::new(agents));
+        let fleet = responder(&fleet_config, dry_run.effects, true)?.with_trust(Arc::new(agents));
         let logs = responder(&logs_config, real_logs, false)?;
         Ok(Rig {
             fleet,
@@ -212,8 +222,8 @@ mod tests {
         let mut bundled: Vec<bundled::Bundled> = bundled::ALL.to_vec();
         bundled.push(bundled::DEMO_FAULTS);
         let (plugins, _) = bundled::dev::sign_all(&key, &bundled).unwrap();
-        let catalog = crate::catalog::Catalog::resolve(&config.catalog, &plugins).unwrap();
-        crate::classify::Classifier::new(&config.classify).unwrap();
+        let catalog = blastwall::catalog::Catalog::resolve(&config.catalog, &plugins).unwrap();
+        blastwall::classify::Classifier::new(&config.classify).unwrap();
         for rule in &config.classify.rules {
             assert!(
                 catalog.get(&rule.class).is_some(),

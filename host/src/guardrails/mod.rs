@@ -65,6 +65,16 @@ pub const ORDER: [Guardrail; 10] = [
     Guardrail::BlastRadius,
 ];
 
+/// The guardrails a rollback after a failed verification meets, in [`ORDER`]:
+/// what an operator (or the storm breaker) may have switched on since the run
+/// began. The others judged the run itself (its confidence, mode, attempts,
+/// cooldown, rate and blast radius), and the rollback only undoes that run.
+pub const ROLLBACK_ORDER: [Guardrail; 3] = [
+    Guardrail::KillSwitch,
+    Guardrail::Window,
+    Guardrail::StormBreaker,
+];
+
 impl fmt::Display for Guardrail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self {
@@ -344,10 +354,52 @@ enum Step {
 
 /// Evaluates every guardrail in [`ORDER`] and decides.
 pub fn evaluate(config: &GuardrailConfig, request: Request<'_>, seen: &Observed) -> Decision {
+    evaluate_in(&ORDER, config, request, seen)
+}
+
+/// Decides whether the rollback of the run on `request.target` may go ahead,
+/// by the [`ROLLBACK_ORDER`] guardrails: `Execute`, or the `Hold` or `Refuse`
+/// that stops it. The rollback is not a new action against the storm budget
+/// (the run it undoes was counted), so the breaker stops it only while a
+/// freeze is in force; it never trips one.
+pub fn evaluate_rollback(
+    config: &GuardrailConfig,
+    target: &Workload,
+    now: Millis,
+    seen: &Observed,
+) -> Decision {
+    let rules = EntryRules {
+        confidence_floor: 0.0,
+        mode: Mode::Auto,
+        max_attempts: 1,
+        cooldown: Duration::ZERO,
+        rate_limit_per_hour: 1,
+    };
+    let request = Request {
+        target,
+        plugin: "rollback",
+        confidence: 1.0,
+        rules: &rules,
+        touches_workloads: true,
+        now,
+    };
+    let seen = Observed {
+        runs_in_storm_window: 0,
+        ..seen.clone()
+    };
+    evaluate_in(&ROLLBACK_ORDER, config, request, &seen)
+}
+
+fn evaluate_in(
+    order: &[Guardrail],
+    config: &GuardrailConfig,
+    request: Request<'_>,
+    seen: &Observed,
+) -> Decision {
     let shadow = request.rules.mode == Mode::Shadow;
     let mut checks = Vec::new();
     let mut freeze_until = None;
-    for guardrail in ORDER {
+    for &guardrail in order {
         let step = check(config, guardrail, request, seen, &mut freeze_until);
         let (passed, detail) = match &step {
             Step::Pass(d) => (true, d.clone()),

@@ -10,7 +10,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Provider, ProviderError, Rotation, WorkloadStatus};
+use super::{
+    CallContext, LogSetProvider, ProviderError, Rotation, WorkloadProvider, WorkloadStatus,
+};
 use crate::workload::{Workload, WorkloadKind};
 
 /// One simulated workload in a fleet file.
@@ -84,6 +86,7 @@ struct State {
     revision: u64,
     image: String,
     history: Vec<String>,
+    restarts: u64,
 }
 
 /// Gzip typically shrinks text logs to about a tenth; the simulation frees 90%.
@@ -121,6 +124,7 @@ impl DryRunFleet {
                     revision: w.revision,
                     image: w.image,
                     history: w.history,
+                    restarts: 0,
                 };
                 (w.target, state)
             })
@@ -147,6 +151,7 @@ impl DryRunFleet {
                 revision: 2,
                 image: format!("{}:current", target.name()),
                 history: vec![format!("{}:previous", target.name())],
+                restarts: 0,
             },
         );
         *self
@@ -156,6 +161,24 @@ impl DryRunFleet {
             .entry(target.namespace().to_string())
             .or_insert(0) += 1;
         true
+    }
+
+    /// The state of `target` now: how tests and the demo see what runs did.
+    pub fn snapshot(&self, target: &Workload) -> Result<WorkloadStatus, ProviderError> {
+        self.with(target, |s| {
+            Ok(WorkloadStatus {
+                replicas: s.replicas,
+                ready_replicas: s.ready,
+                revision: s.revision,
+                image: s.image.clone(),
+            })
+        })
+    }
+
+    /// How many times `target` was restarted, as a platform shows it (a
+    /// Deployment's `restartedAt`, a container's start time).
+    pub fn restarts(&self, target: &Workload) -> Result<u64, ProviderError> {
+        self.with(target, |s| Ok(s.restarts))
     }
 
     fn with<R>(
@@ -172,23 +195,25 @@ impl DryRunFleet {
 }
 
 #[async_trait]
-impl Provider for DryRunFleet {
+impl WorkloadProvider for DryRunFleet {
     fn name(&self) -> &'static str {
         "dry-run"
     }
 
-    async fn status(&self, target: &Workload) -> Result<WorkloadStatus, ProviderError> {
-        self.with(target, |s| {
-            Ok(WorkloadStatus {
-                replicas: s.replicas,
-                ready_replicas: s.ready,
-                revision: s.revision,
-                image: s.image.clone(),
-            })
-        })
+    async fn status(
+        &self,
+        _: &CallContext,
+        target: &Workload,
+    ) -> Result<WorkloadStatus, ProviderError> {
+        self.snapshot(target)
     }
 
-    async fn set_replicas(&self, target: &Workload, replicas: u32) -> Result<u32, ProviderError> {
+    async fn set_replicas(
+        &self,
+        _: &CallContext,
+        target: &Workload,
+        replicas: u32,
+    ) -> Result<u32, ProviderError> {
         if target.kind() == WorkloadKind::DaemonSet {
             return Err(ProviderError::Invalid(format!(
                 "{target} is a daemonset; daemonsets run one replica per node and cannot be scaled"
@@ -201,18 +226,19 @@ impl Provider for DryRunFleet {
         })
     }
 
-    async fn restart(&self, target: &Workload) -> Result<(), ProviderError> {
+    async fn restart(&self, _: &CallContext, target: &Workload) -> Result<(), ProviderError> {
         self.with(target, |s| {
             // A rolling restart replaces every pod; in the simulation they all come back ready.
             s.ready = s.replicas;
+            s.restarts += 1;
             Ok(())
         })
     }
 
-    async fn rollback(&self, target: &Workload) -> Result<u64, ProviderError> {
+    async fn rollback(&self, _: &CallContext, target: &Workload) -> Result<u64, ProviderError> {
         self.with(target, |s| {
             let previous = s.history.pop().ok_or_else(|| {
-                ProviderError::Failed(format!("{target} has no earlier revision to roll back to"))
+                ProviderError::Invalid(format!("{target} has no earlier revision to roll back to"))
             })?;
             // Like `kubectl rollout undo`, going back creates a new revision number.
             s.revision += 1;
@@ -222,7 +248,11 @@ impl Provider for DryRunFleet {
         })
     }
 
-    async fn count_workloads(&self, namespace: Option<&str>) -> Result<u32, ProviderError> {
+    async fn count_workloads(
+        &self,
+        _: &CallContext,
+        namespace: Option<&str>,
+    ) -> Result<u32, ProviderError> {
         Ok(match namespace {
             None => self.workloads.lock().expect("fleet lock").len() as u32,
             Some(ns) => self
@@ -234,8 +264,15 @@ impl Provider for DryRunFleet {
                 .unwrap_or(0),
         })
     }
+}
 
-    async fn rotate(&self, log_set: &str) -> Result<Rotation, ProviderError> {
+#[async_trait]
+impl LogSetProvider for DryRunFleet {
+    fn name(&self) -> &'static str {
+        "dry-run"
+    }
+
+    async fn rotate(&self, _: &CallContext, log_set: &str) -> Result<Rotation, ProviderError> {
         let mut sets = self.log_sets.lock().expect("fleet lock");
         let set = sets.get_mut(log_set).ok_or_else(|| {
             ProviderError::NotFound(format!(
@@ -253,7 +290,13 @@ impl Provider for DryRunFleet {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    fn cx() -> CallContext {
+        CallContext::decision("test", Duration::from_secs(5))
+    }
 
     fn w(s: &str) -> Workload {
         s.parse().unwrap()
@@ -263,24 +306,24 @@ mod tests {
     async fn answers_stay_consistent_across_calls() {
         let fleet = DryRunFleet::new(FleetSpec::embedded_default());
         let checkout = w("deployment/prod/checkout");
-        assert_eq!(fleet.set_replicas(&checkout, 5).await.unwrap(), 5);
-        assert_eq!(fleet.status(&checkout).await.unwrap().replicas, 5);
-        assert_eq!(fleet.rollback(&checkout).await.unwrap(), 8);
+        assert_eq!(fleet.set_replicas(&cx(), &checkout, 5).await.unwrap(), 5);
+        assert_eq!(fleet.status(&cx(), &checkout).await.unwrap().replicas, 5);
+        assert_eq!(fleet.rollback(&cx(), &checkout).await.unwrap(), 8);
         assert_eq!(
-            fleet.status(&checkout).await.unwrap().image,
+            fleet.status(&cx(), &checkout).await.unwrap().image,
             "registry.example/checkout:1.8.1"
         );
-        assert_eq!(fleet.rollback(&checkout).await.unwrap(), 9);
-        let err = fleet.rollback(&checkout).await.unwrap_err();
+        assert_eq!(fleet.rollback(&cx(), &checkout).await.unwrap(), 9);
+        let err = fleet.rollback(&cx(), &checkout).await.unwrap_err();
         assert_eq!(
             err.to_string(),
             "deployment/prod/checkout has no earlier revision to roll back to"
         );
-        let first = fleet.rotate("app").await.unwrap();
+        let first = fleet.rotate(&cx(), "app").await.unwrap();
         assert_eq!(first.files_rotated, 14);
         assert!(first.bytes_freed > 1_900_000_000);
         assert_eq!(
-            fleet.rotate("app").await.unwrap().bytes_freed,
+            fleet.rotate(&cx(), "app").await.unwrap().bytes_freed,
             0,
             "rotated logs free nothing twice"
         );
@@ -289,7 +332,10 @@ mod tests {
     #[tokio::test]
     async fn unknown_targets_and_unscalable_kinds_are_errors() {
         let fleet = DryRunFleet::new(FleetSpec::default());
-        let err = fleet.status(&w("deployment/prod/ghost")).await.unwrap_err();
+        let err = fleet
+            .status(&cx(), &w("deployment/prod/ghost"))
+            .await
+            .unwrap_err();
         assert_eq!(
             err,
             ProviderError::NotFound(
@@ -298,11 +344,11 @@ mod tests {
         );
         assert!(fleet.adopt(&w("daemonset/x/y")));
         assert!(matches!(
-            fleet.set_replicas(&w("daemonset/x/y"), 3).await,
+            fleet.set_replicas(&cx(), &w("daemonset/x/y"), 3).await,
             Err(ProviderError::Invalid(_))
         ));
         assert!(matches!(
-            fleet.rotate("nope").await,
+            fleet.rotate(&cx(), "nope").await,
             Err(ProviderError::NotFound(_))
         ));
     }

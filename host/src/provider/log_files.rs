@@ -34,8 +34,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 
-use super::{Provider, ProviderError, Rotation, WorkloadStatus};
-use crate::workload::Workload;
+use super::{CallContext, LogSetProvider, ProviderError, Rotation};
 
 /// One log set in the host configuration.
 ///
@@ -276,37 +275,13 @@ fn rotate_set(set: &LogSetConfig) -> Result<Rotation, ProviderError> {
 /// meets a symlink (`io::ErrorKind::FilesystemLoop` is not yet stable).
 const ELOOP: i32 = 40;
 
-fn not_workloads() -> ProviderError {
-    ProviderError::Failed("the log-files provider manages log sets, not workloads".into())
-}
-
 #[async_trait]
-impl Provider for LogFiles {
+impl LogSetProvider for LogFiles {
     fn name(&self) -> &'static str {
         "log-files"
     }
 
-    async fn status(&self, _: &Workload) -> Result<WorkloadStatus, ProviderError> {
-        Err(not_workloads())
-    }
-
-    async fn set_replicas(&self, _: &Workload, _: u32) -> Result<u32, ProviderError> {
-        Err(not_workloads())
-    }
-
-    async fn restart(&self, _: &Workload) -> Result<(), ProviderError> {
-        Err(not_workloads())
-    }
-
-    async fn rollback(&self, _: &Workload) -> Result<u64, ProviderError> {
-        Err(not_workloads())
-    }
-
-    async fn count_workloads(&self, _: Option<&str>) -> Result<u32, ProviderError> {
-        Err(not_workloads())
-    }
-
-    async fn rotate(&self, log_set: &str) -> Result<Rotation, ProviderError> {
+    async fn rotate(&self, _: &CallContext, log_set: &str) -> Result<Rotation, ProviderError> {
         let set = self.sets.get(log_set).cloned().ok_or_else(|| {
             ProviderError::NotFound(format!(
                 "log set {log_set:?} is not configured on this host"

@@ -6,14 +6,13 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::json;
 
-use super::witness::Witnessed;
+use super::witness::witnessed;
 use super::{Case, Handled, Responder, StoreResolution};
 use crate::audit::Entry;
 use crate::catalog::Resolved;
-use crate::guardrails::{WindowKind, now_ms};
+use crate::guardrails::{self, Observed, Verdict, now_ms};
 use crate::incident::Incident;
 use crate::policy::{self, Grants, Policy};
-use crate::provider::{Provider, Shadow};
 use crate::sandbox::{DenialRecord, Effect, LoadedPlugin, Outcome, RunRequest};
 use crate::signature::PluginArtifact;
 use crate::store::{IncidentState, StoreError};
@@ -272,9 +271,9 @@ impl Responder {
     }
 
     /// Runs the catalog's rollback plugin on the same target, under the run's
-    /// claim, after re-checking what an operator may have switched since the
-    /// run started (kill switch, window, storm freeze). The rollback counts in
-    /// the run history like any run.
+    /// claim, once the guardrails that still apply let it
+    /// ([`guardrails::ROLLBACK_ORDER`]: kill switch, window, storm freeze).
+    /// The rollback counts in the run history like any run.
     async fn roll_back(
         &self,
         case: &Case,
@@ -287,42 +286,34 @@ impl Responder {
             .expect("rolled back only with a target");
         let now = now_ms();
         let controls = self.store.controls().await?;
-        let mut refusal = controls
-            .kill_switches
-            .iter()
-            .find(|k| k.scope.as_ref().is_none_or(|p| p.matches(target)))
-            .map(|k| {
-                format!(
-                    "a kill switch set by {} covers {target}: {}",
-                    k.set_by, k.reason
-                )
-            });
-        if refusal.is_none() {
-            let stored = controls
-                .windows
-                .into_iter()
-                .filter_map(|spec| crate::guardrails::Window::try_from(spec).ok());
-            refusal = self
-                .windows
-                .iter()
-                .cloned()
-                .chain(stored)
-                .find(|w| w.covers(target) && w.is_open(now))
-                .map(|w| {
-                    let kind = match w.kind() {
-                        WindowKind::Maintenance => "maintenance",
-                        WindowKind::Exclusion => "exclusion",
-                    };
-                    format!("{kind} window {:?} is open for {target}", w.name())
-                });
-        }
-        if refusal.is_none() && controls.storm_frozen_until.is_some_and(|until| until > now) {
-            refusal = Some("the storm breaker has frozen auto-execution".into());
-        }
+        let stored = controls
+            .windows
+            .into_iter()
+            .filter_map(|spec| crate::guardrails::Window::try_from(spec).ok());
+        let seen = Observed {
+            kill_switches: controls.kill_switches,
+            windows: self.windows.iter().cloned().chain(stored).collect(),
+            storm_frozen_until: controls.storm_frozen_until,
+            ..Observed::default()
+        };
+        let decision = guardrails::evaluate_rollback(&self.guardrails, target, now, &seen);
+        let refusal = match &decision.verdict {
+            Verdict::Execute => None,
+            Verdict::Hold { reason, .. } | Verdict::Refuse { reason, .. } => Some(reason.clone()),
+            other => {
+                unreachable!("a rollback is decided as execute, hold or refuse, not {other:?}")
+            }
+        };
         self.record(
             &case.id,
             "rollback.decision",
-            json!({"run": run, "plugin": label(artifact), "allowed": refusal.is_none(), "reason": &refusal}),
+            json!({
+                "run": run,
+                "plugin": label(artifact),
+                "allowed": refusal.is_none(),
+                "reason": &refusal,
+                "checks": &decision.checks,
+            }),
         )
         .await?;
         if refusal.is_some() {
@@ -401,16 +392,11 @@ impl Responder {
             body.insert("run".into(), json!(run));
             self.record(&case.id, "run.started", body.into()).await?;
         }
-        let provider: Arc<dyn Provider> = if shadow {
+        let effects = if shadow {
             // Nothing changes, so there is nothing to write ahead.
-            Arc::new(Shadow::new(self.provider.clone()))
+            self.effects.shadowed()
         } else {
-            Arc::new(Witnessed {
-                inner: self.provider.clone(),
-                store: self.store.clone(),
-                incident: case.id.clone(),
-                run: run.to_string(),
-            })
+            witnessed(&self.effects, &self.store)
         };
         let incident = Incident {
             id: case.id.clone(),
@@ -428,7 +414,8 @@ impl Responder {
                 RunRequest {
                     incident,
                     grants,
-                    provider,
+                    effects,
+                    run: run.to_string(),
                 },
             )
             .await;

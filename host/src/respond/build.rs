@@ -10,7 +10,7 @@ use crate::escalate::Escalator;
 use crate::guardrails::Window;
 use crate::policy::TierPolicy;
 use crate::proposal::ProposalSettings;
-use crate::provider::Provider;
+use crate::provider::Effects;
 use crate::sandbox::Sandbox;
 use crate::signature::{PluginArtifact, TrustStore};
 use crate::store::Store;
@@ -25,8 +25,8 @@ pub struct Parts {
     /// Tier caps.
     pub tiers: TierPolicy,
     /// Where effects go.
-    pub provider: Arc<dyn Provider>,
-    /// Whether `provider` is a simulation.
+    pub effects: Effects,
+    /// Whether `effects` are simulated.
     pub simulated: bool,
     /// State and audit.
     pub store: Arc<dyn Store>,
@@ -79,7 +79,7 @@ impl Responder {
             windows,
             sandbox: parts.sandbox,
             tiers: parts.tiers,
-            provider: parts.provider,
+            effects: parts.effects,
             simulated: parts.simulated,
             store: parts.store,
             escalator,

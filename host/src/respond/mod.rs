@@ -37,7 +37,7 @@ use crate::guardrails::{
 };
 use crate::incident::{incident_id, target_of};
 use crate::policy::{Capability, TierPolicy};
-use crate::provider::Provider;
+use crate::provider::{CallContext, Effects};
 use crate::sandbox::Sandbox;
 use crate::store::{
     Approver, Change, DecideRequest, Decided, IncidentRow, IncidentState, Store, StoreError, owner,
@@ -57,7 +57,7 @@ pub struct Responder {
     windows: Vec<Window>,
     sandbox: Arc<Sandbox>,
     tiers: TierPolicy,
-    provider: Arc<dyn Provider>,
+    effects: Effects,
     simulated: bool,
     store: Arc<dyn Store>,
     escalator: Escalator,
@@ -538,13 +538,14 @@ impl Responder {
     }
 
     /// Workload counts for the blast-radius budget, from the provider.
-    async fn fleet(&self, target: &Workload) -> FleetSize {
+    async fn fleet(&self, incident: &str, target: &Workload) -> FleetSize {
+        let cx = CallContext::decision(incident, INVENTORY_BUDGET);
         let (namespace, ns_error) = split(
-            self.provider
-                .count_workloads(Some(target.namespace()))
+            self.effects
+                .count_workloads(&cx, Some(target.namespace()))
                 .await,
         );
-        let (total, total_error) = split(self.provider.count_workloads(None).await);
+        let (total, total_error) = split(self.effects.count_workloads(&cx, None).await);
         FleetSize {
             namespace,
             total,
@@ -576,7 +577,7 @@ impl Responder {
         let outcome = Arc::new(std::sync::Mutex::new(None));
         let request = DecideRequest {
             incident: case.id.clone(),
-            fleet: self.fleet(&target).await,
+            fleet: self.fleet(&case.id, &target).await,
             target,
             plugin: manifest.name.clone(),
             confidence: case.confidence,
@@ -735,6 +736,10 @@ impl Responder {
         })
     }
 }
+
+/// How long the blast-radius inventory may take at a decision; past it the
+/// count is unknown and the budget refuses workload plugins.
+const INVENTORY_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn split<T, E: std::fmt::Display>(result: Result<T, E>) -> (Option<T>, Option<String>) {
     match result {

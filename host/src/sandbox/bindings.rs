@@ -17,7 +17,7 @@ use self::blastwall::remediation::types as wit;
 // The world's own `use` puts `Incident`, `Report` and `Error` at this module's
 // root, so the host's types are imported under distinct names.
 use crate::incident::Incident as HostIncident;
-use crate::provider::{ProviderError, Rotation as HostRotation, WorkloadStatus as HostStatus};
+use crate::provider::{Rotation as HostRotation, WorkloadStatus as HostStatus};
 use crate::workload::{Workload as HostWorkload, WorkloadKind as HostKind};
 
 pub use wit::Error as WitError;
@@ -74,16 +74,6 @@ pub fn incident_to_guest(incident: &HostIncident) -> wit::Incident {
         target: workload_to_guest(&incident.target),
         params: labels(&incident.params),
         dry_run: incident.dry_run,
-    }
-}
-
-impl From<ProviderError> for WitError {
-    fn from(e: ProviderError) -> Self {
-        match e {
-            ProviderError::NotFound(m) => WitError::NotFound(m),
-            ProviderError::Invalid(m) => WitError::Invalid(m),
-            ProviderError::Failed(m) => WitError::Failed(m),
-        }
     }
 }
 

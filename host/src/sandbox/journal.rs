@@ -26,13 +26,13 @@ pub enum CallResult {
 }
 
 impl CallResult {
-    fn from_result<T>(result: &Result<T, WitError>, ok: impl FnOnce(&T) -> String) -> Self {
-        match result {
-            Ok(value) => CallResult::Ok(ok(value)),
-            Err(WitError::Denied(m)) => CallResult::Denied(m.clone()),
-            Err(WitError::NotFound(m)) => CallResult::NotFound(m.clone()),
-            Err(WitError::Invalid(m)) => CallResult::Invalid(m.clone()),
-            Err(WitError::Failed(m)) => CallResult::Failed(m.clone()),
+    /// The record of an error the plugin was answered with.
+    pub fn from_error(error: &WitError) -> Self {
+        match error {
+            WitError::Denied(m) => CallResult::Denied(m.clone()),
+            WitError::NotFound(m) => CallResult::NotFound(m.clone()),
+            WitError::Invalid(m) => CallResult::Invalid(m.clone()),
+            WitError::Failed(m) => CallResult::Failed(m.clone()),
         }
     }
 }
@@ -169,14 +169,9 @@ impl Journal {
     }
 
     /// Records how a call begun with [`Journal::begin`] ended.
-    pub fn complete<T>(
-        &mut self,
-        call: Option<usize>,
-        result: &Result<T, WitError>,
-        describe: impl FnOnce(&T) -> String,
-    ) {
+    pub fn complete(&mut self, call: Option<usize>, result: CallResult) {
         if let Some(record) = call.and_then(|index| self.calls.get_mut(index)) {
-            record.result = CallResult::from_result(result, describe);
+            record.result = result;
         }
     }
 

@@ -40,7 +40,7 @@ pub use wasi::{ALLOWED_WASI, Output};
 
 use crate::incident::Incident;
 use crate::policy::{Capability, Grants};
-use crate::provider::Provider;
+use crate::provider::{CallContext, Effects};
 use crate::signature::{Digest, PluginArtifact};
 use engine::EpochTicker;
 use journal::Journal;
@@ -88,7 +88,9 @@ pub struct RunRequest {
     /// What the run may do; only the policy module can make these.
     pub grants: Grants,
     /// Where effects go (dry-run fleet, real providers).
-    pub provider: Arc<dyn Provider>,
+    pub effects: Effects,
+    /// The run's id, which providers may use to label what they change.
+    pub run: String,
 }
 
 /// A compiled component and its import names, cached per digest.
@@ -247,6 +249,14 @@ impl Sandbox {
     }
 }
 
+/// Provider calls must answer a little before the run's own deadline, so a
+/// slow platform ends the run as `provider-unavailable`, with the call on the
+/// record, rather than racing the deadline that cuts the run off.
+fn call_deadline(started: Instant, timeout: std::time::Duration) -> Instant {
+    let margin = (timeout / 10).min(std::time::Duration::from_millis(200));
+    started + (timeout - margin)
+}
+
 /// One run, owned, so it can move to the pool's threads.
 struct Execution {
     engine: Engine,
@@ -277,7 +287,12 @@ impl Execution {
             table,
             limiter: RunLimiter::new(&limits),
             grants: request.grants,
-            provider: request.provider,
+            call: CallContext::run(
+                &request.incident.id,
+                &request.run,
+                call_deadline(started, limits.timeout),
+            ),
+            effects: request.effects,
             journal: Journal::new(limits.max_actions, max_log_bytes),
         };
         let mut store = Store::new(&engine, state);

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use wasmtime::Trap;
 
+use super::host::ProviderUnavailable;
 use super::journal::{CallRecord, CallResult, LogLine};
 use super::limits::{ActionBudgetExceeded, MemoryLimitExceeded, RunLimits, TableLimitExceeded};
 use super::load::PluginSummary;
@@ -61,6 +62,14 @@ pub enum Outcome {
         /// Why.
         message: String,
     },
+    /// The platform the run acts on was down or did not answer in time; the
+    /// run ended at that call, whatever the plugin would have done next.
+    ProviderUnavailable {
+        /// `unavailable` or `timeout`.
+        error: String,
+        /// What the provider said.
+        message: String,
+    },
 }
 
 impl Outcome {
@@ -77,6 +86,7 @@ impl Outcome {
             Outcome::ActionBudget { .. } => "action-budget",
             Outcome::Trap { .. } => "trap",
             Outcome::InstantiateFailed { .. } => "instantiate-failed",
+            Outcome::ProviderUnavailable { .. } => "provider-unavailable",
         }
     }
 
@@ -101,6 +111,12 @@ impl Outcome {
         if let Some(e) = error.downcast_ref::<TableLimitExceeded>() {
             return Outcome::MemoryLimit {
                 detail: e.to_string(),
+            };
+        }
+        if let Some(e) = error.downcast_ref::<ProviderUnavailable>() {
+            return Outcome::ProviderUnavailable {
+                error: e.error.to_string(),
+                message: e.message.clone(),
             };
         }
         if let Some(e) = error.downcast_ref::<ActionBudgetExceeded>() {

@@ -1,14 +1,12 @@
 //! The data of one run's `Store`: fresh for every run, dropped with it.
 
-use std::sync::Arc;
-
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::journal::Journal;
 use super::limits::RunLimiter;
 use crate::policy::Grants;
-use crate::provider::Provider;
+use crate::provider::{CallContext, Effects};
 
 /// Everything host functions may use during one run.
 pub struct RunState {
@@ -16,7 +14,9 @@ pub struct RunState {
     pub(super) table: ResourceTable,
     pub(super) limiter: RunLimiter,
     pub(super) grants: Grants,
-    pub(super) provider: Arc<dyn Provider>,
+    pub(super) effects: Effects,
+    /// Who every provider call is for, and the run's deadline.
+    pub(super) call: CallContext,
     pub(super) journal: Journal,
 }
 

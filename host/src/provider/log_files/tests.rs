@@ -5,6 +5,10 @@ use flate2::read::GzDecoder;
 
 use super::*;
 
+fn cx() -> CallContext {
+    CallContext::decision("test", std::time::Duration::from_secs(30))
+}
+
 fn set(root: &std::path::Path, keep: u32) -> LogFiles {
     let config = LogSetConfig {
         root: root.to_path_buf(),
@@ -27,7 +31,7 @@ async fn rotates_compresses_and_frees_space() {
     let body = lines(20_000);
     std::fs::write(dir.path().join("app.log"), &body).unwrap();
     std::fs::write(dir.path().join("notes.txt"), "not a log").unwrap();
-    let rotation = set(dir.path(), 3).rotate("app").await.unwrap();
+    let rotation = set(dir.path(), 3).rotate(&cx(), "app").await.unwrap();
     assert_eq!(rotation.files_rotated, 1);
     let archive = std::fs::read(dir.path().join("app.log.1.gz")).unwrap();
     assert_eq!(
@@ -59,7 +63,7 @@ async fn keeps_only_the_configured_number_of_archives() {
     let provider = set(dir.path(), 2);
     for round in 0..4 {
         std::fs::write(dir.path().join("app.log"), format!("round {round}\n")).unwrap();
-        provider.rotate("app").await.unwrap();
+        provider.rotate(&cx(), "app").await.unwrap();
     }
     let mut names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -82,7 +86,7 @@ async fn never_follows_symlinks_out_of_the_root() {
     let dir = tempfile::tempdir().unwrap();
     symlink(&secret, dir.path().join("escape.log")).unwrap();
     std::fs::create_dir(dir.path().join("nested.log")).unwrap();
-    let rotation = set(dir.path(), 1).rotate("app").await.unwrap();
+    let rotation = set(dir.path(), 1).rotate(&cx(), "app").await.unwrap();
     assert_eq!(rotation.files_rotated, 0);
     assert_eq!(
         std::fs::read_to_string(&secret).unwrap(),
@@ -99,7 +103,7 @@ async fn refuses_to_overwrite_an_archive_name_that_is_a_symlink() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("app.log"), "line\n").unwrap();
     symlink(&victim, dir.path().join("app.log.1.gz")).unwrap();
-    let err = set(dir.path(), 3).rotate("app").await.unwrap_err();
+    let err = set(dir.path(), 3).rotate(&cx(), "app").await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "refusing to rotate over app.log.1.gz: it exists and is not a regular file (after rotating 0 files, 0 bytes freed)"
@@ -116,7 +120,7 @@ async fn refuses_to_overwrite_an_archive_name_that_is_a_symlink() {
 async fn keep_zero_truncates_and_unknown_sets_are_not_found() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.log"), "0123456789").unwrap();
-    let rotation = set(dir.path(), 0).rotate("app").await.unwrap();
+    let rotation = set(dir.path(), 0).rotate(&cx(), "app").await.unwrap();
     assert_eq!(
         rotation,
         Rotation {
@@ -124,13 +128,13 @@ async fn keep_zero_truncates_and_unknown_sets_are_not_found() {
             bytes_freed: 10
         }
     );
-    let err = set(dir.path(), 0).rotate("db").await.unwrap_err();
+    let err = set(dir.path(), 0).rotate(&cx(), "db").await.unwrap_err();
     assert_eq!(
         err,
         ProviderError::NotFound("log set \"db\" is not configured on this host".into())
     );
     let missing = set(&dir.path().join("gone"), 1)
-        .rotate("app")
+        .rotate(&cx(), "app")
         .await
         .unwrap_err();
     assert!(
@@ -149,7 +153,7 @@ async fn a_planted_temporary_symlink_is_replaced_not_followed() {
         dir.path().join("app.log.1.gz.tmp"),
     )
     .unwrap();
-    set(dir.path(), 2).rotate("app").await.unwrap();
+    set(dir.path(), 2).rotate(&cx(), "app").await.unwrap();
     assert_eq!(
         std::fs::read_to_string(dir.path().join("db.log.keep")).unwrap(),
         "db data"
@@ -168,11 +172,11 @@ async fn hard_linked_files_are_never_truncated() {
         // Two temporary directories on different filesystems: link in one place instead.
         std::fs::write(dir.path().join("a.log"), "x\n").unwrap();
         std::fs::hard_link(dir.path().join("a.log"), dir.path().join("b.log")).unwrap();
-        let rotation = set(dir.path(), 1).rotate("app").await.unwrap();
+        let rotation = set(dir.path(), 1).rotate(&cx(), "app").await.unwrap();
         assert_eq!(rotation.files_rotated, 0);
         return;
     }
-    let rotation = set(dir.path(), 1).rotate("app").await.unwrap();
+    let rotation = set(dir.path(), 1).rotate(&cx(), "app").await.unwrap();
     assert_eq!(rotation.files_rotated, 0);
     assert_eq!(
         std::fs::read_to_string(&precious).unwrap(),
@@ -185,7 +189,8 @@ async fn concurrent_rotations_of_one_set_do_not_overlap() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("app.log"), lines(50_000)).unwrap();
     let provider = std::sync::Arc::new(set(dir.path(), 3));
-    let (a, b) = tokio::join!(provider.rotate("app"), provider.rotate("app"));
+    let cx = cx();
+    let (a, b) = tokio::join!(provider.rotate(&cx, "app"), provider.rotate(&cx, "app"));
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(
         a.files_rotated + b.files_rotated,

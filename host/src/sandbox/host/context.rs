@@ -3,7 +3,7 @@
 use super::super::bindings::WitError;
 use super::super::bindings::blastwall::remediation::context::{Host, Level};
 use super::super::bindings::blastwall::remediation::types::{Workload, WorkloadStatus};
-use super::{RunState, describe, validated};
+use super::{CallError, RunState, describe, validated};
 
 impl Host for RunState {
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
@@ -36,15 +36,15 @@ impl Host for RunState {
             self.grants
                 .may_observe(&workload)
                 .map_err(|d| WitError::Denied(d.0))?;
-            Ok(self.provider.status(&workload).await?)
+            Ok::<_, CallError>(self.effects.status(&self.call, &workload).await?)
         }
         .await;
-        self.journal.complete(call, &result, |s| {
+        let answer = self.finish(call, result, |s| {
             format!(
                 "replicas={} ready={} revision={}",
                 s.replicas, s.ready_replicas, s.revision
             )
-        });
-        Ok(result.map(Into::into))
+        })?;
+        Ok(answer.map(Into::into))
     }
 }

@@ -3,7 +3,7 @@
 use super::super::bindings::WitError;
 use super::super::bindings::blastwall::remediation::log_rotation::Host;
 use super::super::bindings::blastwall::remediation::types::Rotation;
-use super::RunState;
+use super::{CallError, RunState};
 
 impl Host for RunState {
     async fn rotate(&mut self, log_set: String) -> wasmtime::Result<Result<Rotation, WitError>> {
@@ -15,15 +15,15 @@ impl Host for RunState {
             self.grants
                 .check_log_set(&log_set)
                 .map_err(|d| WitError::Denied(d.0))?;
-            Ok(self.provider.rotate(&log_set).await?)
+            Ok::<_, CallError>(self.effects.rotate(&self.call, &log_set).await?)
         }
         .await;
-        self.journal.complete(call, &result, |r| {
+        let answer = self.finish(call, result, |r| {
             format!(
                 "{} files rotated, {} bytes freed",
                 r.files_rotated, r.bytes_freed
             )
-        });
-        Ok(result.map(Into::into))
+        })?;
+        Ok(answer.map(Into::into))
     }
 }

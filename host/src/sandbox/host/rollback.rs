@@ -3,7 +3,7 @@
 use super::super::bindings::WitError;
 use super::super::bindings::blastwall::remediation::rollback::Host;
 use super::super::bindings::blastwall::remediation::types::Workload;
-use super::{RunState, describe, validated};
+use super::{CallError, RunState, describe, validated};
 use crate::policy::Capability;
 
 impl Host for RunState {
@@ -17,11 +17,9 @@ impl Host for RunState {
             self.grants
                 .check_target(Capability::Rollback, &workload)
                 .map_err(|d| WitError::Denied(d.0))?;
-            Ok(self.provider.rollback(&workload).await?)
+            Ok::<_, CallError>(self.effects.rollback(&self.call, &workload).await?)
         }
         .await;
-        self.journal
-            .complete(call, &result, |rev| format!("revision {rev} now live"));
-        Ok(result)
+        self.finish(call, result, |rev| format!("revision {rev} now live"))
     }
 }

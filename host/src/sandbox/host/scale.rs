@@ -3,7 +3,7 @@
 use super::super::bindings::WitError;
 use super::super::bindings::blastwall::remediation::scale::Host;
 use super::super::bindings::blastwall::remediation::types::Workload;
-use super::{RunState, describe, validated};
+use super::{CallError, RunState, describe, validated};
 
 impl Host for RunState {
     async fn set_replicas(
@@ -24,15 +24,17 @@ impl Host for RunState {
                 .check_target(crate::policy::Capability::Scale, &workload)
                 .map_err(|d| WitError::Denied(d.0))?;
             // Steps are relative to the live count, so read it first.
-            let current = self.provider.status(&workload).await?.replicas;
+            let current = self.effects.status(&self.call, &workload).await?.replicas;
             self.grants
                 .check_scale(&workload, current, replicas)
                 .map_err(|d| WitError::Denied(d.0))?;
-            Ok(self.provider.set_replicas(&workload, replicas).await?)
+            Ok::<_, CallError>(
+                self.effects
+                    .set_replicas(&self.call, &workload, replicas)
+                    .await?,
+            )
         }
         .await;
-        self.journal
-            .complete(call, &result, |now| format!("replicas now {now}"));
-        Ok(result)
+        self.finish(call, result, |now| format!("replicas now {now}"))
     }
 }

@@ -1,0 +1,171 @@
+//! Which providers a host acts through, from configuration, built in one
+//! place: every command (`serve`, `handle`, `run`, `demo`) gets its
+//! [`Effects`] from [`build`].
+//!
+//! ```toml
+//! [workloads]
+//! fleet = "fleet.toml"   # the simulated fleet dry runs act on (default: the embedded one)
+//!
+//! [log-sets.app]         # the log sets a live host may rotate
+//! root = "/var/log/app"
+//! ```
+//!
+//! A dry run always acts on the simulated fleet, its workloads and its log
+//! sets. A live host rotates the configured log sets for real, and acts on
+//! workloads through `[workloads] provider`; with none configured, every
+//! workload call fails with a clear message and the blast-radius budget,
+//! which cannot count, refuses workload plugins.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    CallContext, DryRunFleet, Effects, FleetSpec, LogFiles, LogSetConfig, ProviderError,
+    WorkloadProvider, WorkloadStatus,
+};
+use crate::workload::Workload;
+
+/// `[workloads]`: where workload effects go.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WorkloadsConfig {
+    /// The platform a live host acts on. None: a live host acts on log sets
+    /// only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<WorkloadsProvider>,
+    /// The simulated fleet (TOML) dry runs act on; `--fleet` overrides it.
+    /// Default: the embedded example fleet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<PathBuf>,
+}
+
+/// A workload platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkloadsProvider {
+    /// The simulated fleet. Only for dry runs: a live host refuses it, so no
+    /// run is ever reported as live while its workload effects were simulated.
+    DryRun,
+}
+
+/// What [`build`] needs: the mode and the configured (and flagged) sources.
+#[derive(Debug, Clone, Copy)]
+pub struct Sources<'a> {
+    /// Whether effects are applied for real.
+    pub live: bool,
+    /// `[workloads]`.
+    pub workloads: &'a WorkloadsConfig,
+    /// `--fleet`, which overrides `[workloads] fleet`.
+    pub fleet: Option<&'a Path>,
+    /// The log sets a live host may rotate (`[log-sets]` and `--log-set`).
+    pub log_sets: &'a BTreeMap<String, LogSetConfig>,
+}
+
+/// The providers a host acts through.
+pub struct World {
+    /// What runs act through.
+    pub effects: Effects,
+    /// The simulated fleet, in a dry run (for commands that show or extend it).
+    pub fleet: Option<Arc<DryRunFleet>>,
+}
+
+/// Why the configured providers cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The fleet file could not be read.
+    #[error("cannot read fleet {path}: {source}")]
+    FleetUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The fleet file is not a valid fleet.
+    #[error("{0}")]
+    FleetInvalid(String),
+    /// `[workloads] provider = "dry-run"` on a live host.
+    #[error(
+        "[workloads] provider = \"dry-run\" simulates workloads, so a live host refuses it: configure a real platform, or remove the provider to act on log sets only"
+    )]
+    SimulatedWhileLive,
+}
+
+/// Builds the providers `sources` describe.
+pub fn build(sources: Sources<'_>) -> Result<World, BuildError> {
+    if !sources.live {
+        let path = sources.fleet.or(sources.workloads.fleet.as_deref());
+        let fleet = Arc::new(DryRunFleet::new(fleet_spec(path)?));
+        return Ok(World {
+            effects: Effects::simulated(fleet.clone()),
+            fleet: Some(fleet),
+        });
+    }
+    let workloads: Arc<dyn WorkloadProvider> = match sources.workloads.provider {
+        None => Arc::new(Unconfigured),
+        Some(WorkloadsProvider::DryRun) => return Err(BuildError::SimulatedWhileLive),
+    };
+    Ok(World {
+        effects: Effects::new(workloads, Arc::new(LogFiles::new(sources.log_sets.clone()))),
+        fleet: None,
+    })
+}
+
+fn fleet_spec(path: Option<&Path>) -> Result<FleetSpec, BuildError> {
+    let Some(path) = path else {
+        return Ok(FleetSpec::embedded_default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| BuildError::FleetUnreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    FleetSpec::from_toml(&text, &path.display().to_string()).map_err(BuildError::FleetInvalid)
+}
+
+/// A live host with no workload platform: every workload call says so.
+struct Unconfigured;
+
+fn unconfigured() -> ProviderError {
+    ProviderError::Failed(
+        "no live workload provider is configured on this host (run in dry-run mode)".into(),
+    )
+}
+
+#[async_trait]
+impl WorkloadProvider for Unconfigured {
+    fn name(&self) -> &'static str {
+        "none"
+    }
+
+    async fn status(&self, _: &CallContext, _: &Workload) -> Result<WorkloadStatus, ProviderError> {
+        Err(unconfigured())
+    }
+
+    async fn set_replicas(
+        &self,
+        _: &CallContext,
+        _: &Workload,
+        _: u32,
+    ) -> Result<u32, ProviderError> {
+        Err(unconfigured())
+    }
+
+    async fn restart(&self, _: &CallContext, _: &Workload) -> Result<(), ProviderError> {
+        Err(unconfigured())
+    }
+
+    async fn rollback(&self, _: &CallContext, _: &Workload) -> Result<u64, ProviderError> {
+        Err(unconfigured())
+    }
+
+    async fn count_workloads(
+        &self,
+        _: &CallContext,
+        _: Option<&str>,
+    ) -> Result<u32, ProviderError> {
+        Err(unconfigured())
+    }
+}
