@@ -361,8 +361,14 @@ async fn a_platform_that_is_down_ends_the_run_and_escalates() {
     assert_eq!(escalation["decision"], "run-failed", "{escalation}");
     // The call is on the record as failed, not as an effect.
     assert!(run.effects.is_empty(), "{run:#?}");
-    let call = f.only(&h.incident, "call").await;
-    assert_eq!(call["call"]["result"]["status"], "failed", "{call}");
+    let restart = f
+        .records(&h.incident)
+        .await
+        .into_iter()
+        .find(|(kind, body)| kind == "call" && body["call"]["function"] == "restart.restart")
+        .map(|(_, body)| body)
+        .expect("the restart call is on the record");
+    assert_eq!(restart["call"]["result"]["status"], "failed", "{restart}");
 }
 
 #[tokio::test]

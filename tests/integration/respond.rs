@@ -676,14 +676,18 @@ async fn a_kill_switch_set_during_verification_stops_the_rollback() {
     let target = "deployment/prod/checkout".parse().unwrap();
     let before = l.fleet.snapshot(&target).unwrap();
     let store = l.store.clone();
+    // Once the run is decided (its claim is in the store), and long before
+    // verification's 1 s window ends, an operator hits the kill switch.
     tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        while store.active_runs().await.unwrap().is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         blastwall::respond::operate::set_kill_switch(store.as_ref(), None, "hands off", "carol")
             .await
             .unwrap();
     });
     let h = l.fire("CPUThrottlingHigh", "checkout", "03:00:00").await;
-    assert_eq!(h.state, IncidentState::Failed);
+    assert_eq!(h.state, IncidentState::Failed, "{h:#?}");
     assert!(
         h.run.as_ref().unwrap().rollback.is_none(),
         "no rollback under a kill switch"

@@ -407,3 +407,57 @@ fn a_plugin_without_workload_capabilities_does_not_spend_the_blast_radius() {
     assert_eq!(check.guardrail, Guardrail::BlastRadius);
     assert_eq!(check.detail, "the plugin has no workload capability");
 }
+
+/// The rollback after a failed verification meets only what may have been
+/// switched on since the run: kill switch, windows, a storm freeze.
+#[rstest]
+#[case::calm(Observed::default(), "execute")]
+#[case::kill_switch(Observed { kill_switches: vec![switch(None)], ..Observed::default() }, "refuse")]
+#[case::frozen(Observed { storm_frozen_until: Some(NOW + MINUTE), ..Observed::default() }, "refuse")]
+#[case::freeze_over(Observed { storm_frozen_until: Some(NOW - MINUTE), ..Observed::default() }, "execute")]
+#[case::storm_budget_spent(Observed { runs_in_storm_window: 1_000, ..Observed::default() }, "execute")]
+#[case::run_judgements_do_not_apply(Observed {
+    attempts: 99,
+    last_run_at: Some(NOW),
+    target_runs_last_hour: 99,
+    in_flight: vec![target()],
+    fleet: FleetSize::default(),
+    ..Observed::default()
+}, "execute")]
+fn rollbacks(#[case] seen: Observed, #[case] expected: &str) {
+    let decision = evaluate_rollback(&GuardrailConfig::default(), &target(), NOW, &seen);
+    let verdict = match &decision.verdict {
+        Verdict::Execute => "execute",
+        Verdict::Hold { .. } => "hold",
+        Verdict::Refuse { .. } => "refuse",
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(verdict, expected, "{decision:#?}");
+    assert!(
+        decision.freeze_until.is_none(),
+        "a rollback never trips the breaker"
+    );
+    let checked: Vec<Guardrail> = decision.checks.iter().map(|c| c.guardrail).collect();
+    assert!(ROLLBACK_ORDER.starts_with(&checked), "{checked:?}");
+    if expected == "execute" {
+        assert_eq!(checked, ROLLBACK_ORDER);
+    }
+}
+
+#[test]
+fn a_maintenance_window_holds_a_rollback() {
+    let seen = Observed {
+        windows: vec![window(
+            "maintenance",
+            "deployment/prod/*",
+            &iso(NOW - MINUTE),
+            &iso(NOW + MINUTE),
+        )],
+        ..Observed::default()
+    };
+    let decision = evaluate_rollback(&GuardrailConfig::default(), &target(), NOW, &seen);
+    assert!(
+        matches!(&decision.verdict, Verdict::Hold { by: Guardrail::Window, reason } if reason.contains("maintenance window")),
+        "{decision:#?}"
+    );
+}
