@@ -169,3 +169,120 @@ impl WorkloadProvider for Unconfigured {
         Err(unconfigured())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn sources<'a>(
+        live: bool,
+        workloads: &'a WorkloadsConfig,
+        fleet: Option<&'a Path>,
+        log_sets: &'a BTreeMap<String, LogSetConfig>,
+    ) -> Sources<'a> {
+        Sources {
+            live,
+            workloads,
+            fleet,
+            log_sets,
+        }
+    }
+
+    fn cx() -> CallContext {
+        CallContext::decision("test", Duration::from_secs(5))
+    }
+
+    #[test]
+    fn a_live_host_refuses_the_simulated_fleet() {
+        let workloads: WorkloadsConfig = toml::from_str("provider = \"dry-run\"").unwrap();
+        let err = build(sources(true, &workloads, None, &BTreeMap::new()))
+            .err()
+            .expect("refused");
+        assert!(matches!(err, BuildError::SimulatedWhileLive), "{err}");
+        assert!(err.to_string().contains("a live host refuses it"), "{err}");
+        // The same configuration is fine for a dry run.
+        assert!(build(sources(false, &workloads, None, &BTreeMap::new())).is_ok());
+    }
+
+    #[test]
+    fn unknown_providers_and_fields_are_refused_by_name() {
+        let err = toml::from_str::<WorkloadsConfig>("provider = \"kubernetes-ish\"").unwrap_err();
+        assert!(
+            err.to_string().contains("unknown variant `kubernetes-ish`"),
+            "{err}"
+        );
+        let err = toml::from_str::<WorkloadsConfig>("fleets = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("unknown field `fleets`"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_fleet_flag_overrides_the_configured_fleet() {
+        let dir = tempfile::tempdir().unwrap();
+        let configured = dir.path().join("configured.toml");
+        let flagged = dir.path().join("flagged.toml");
+        let fleet = |name: &str| {
+            format!(
+                "[[workloads]]\ntarget = \"deployment/prod/{name}\"\nreplicas = 2\nimage = \"{name}:1\"\n"
+            )
+        };
+        std::fs::write(&configured, fleet("configured")).unwrap();
+        std::fs::write(&flagged, fleet("flagged")).unwrap();
+        let workloads = WorkloadsConfig {
+            provider: None,
+            fleet: Some(configured.clone()),
+        };
+        let none = BTreeMap::new();
+        let world = build(sources(false, &workloads, None, &none)).unwrap();
+        let target: Workload = "deployment/prod/configured".parse().unwrap();
+        assert_eq!(
+            world.effects.status(&cx(), &target).await.unwrap().replicas,
+            2
+        );
+        let world = build(sources(false, &workloads, Some(&flagged), &none)).unwrap();
+        assert!(world.fleet.is_some());
+        let target: Workload = "deployment/prod/flagged".parse().unwrap();
+        assert!(world.effects.status(&cx(), &target).await.is_ok());
+    }
+
+    #[test]
+    fn a_bad_fleet_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let none = BTreeMap::new();
+        let workloads = WorkloadsConfig::default();
+        let missing = dir.path().join("missing.toml");
+        let err = build(sources(false, &workloads, Some(&missing), &none))
+            .err()
+            .unwrap();
+        assert!(err.to_string().starts_with("cannot read fleet "), "{err}");
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "[[workloads]]\ntarget = 3\n").unwrap();
+        let err = build(sources(false, &workloads, Some(&bad), &none))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("bad.toml is invalid"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_live_host_without_a_platform_says_so_on_every_workload_call() {
+        let none = BTreeMap::new();
+        let world = build(sources(true, &WorkloadsConfig::default(), None, &none)).unwrap();
+        assert!(world.fleet.is_none());
+        let target: Workload = "deployment/prod/checkout".parse().unwrap();
+        let err = world.effects.restart(&cx(), &target).await.unwrap_err();
+        assert!(
+            err.to_string().contains("no live workload provider"),
+            "{err}"
+        );
+        let err = world
+            .effects
+            .count_workloads(&cx(), None)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("no live workload provider"),
+            "{err}"
+        );
+    }
+}
