@@ -1,12 +1,22 @@
 //! Every workload provider passes the conformance suite
 //! (`blastwall_tests::conformance`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use blastwall::provider::{DryRunFleet, FleetSpec, WorkloadProvider};
+use blastwall::provider::{
+    CallContext, Docker, DockerConfig, DryRunFleet, FleetSpec, PREVIOUS_IMAGE_LABEL, ProviderError,
+    REVISION_LABEL, WorkloadProvider,
+};
 use blastwall::workload::Workload;
 use blastwall_tests::conformance::{self, Fault, Injected, Subject};
+use blastwall_tests::dockerd;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, StartContainerOptions,
+};
 
 /// The simulated fleet; faults are injected in front of it, since a
 /// simulation has no platform to refuse, conflict or stall.
@@ -65,4 +75,240 @@ impl Subject for DryRun {
 #[tokio::test]
 async fn the_simulated_fleet_conforms() {
     conformance::run_all(&DryRun::new()).await;
+}
+
+/// Services on a real Docker daemon (`blastwall_tests::dockerd`). The daemon
+/// cannot be made to refuse, conflict or stall on demand (that would take an
+/// authorization plugin or a broken daemon), so those faults are injected in
+/// front of the provider; how the provider maps the Engine's own 403, 409 and
+/// timeouts is tested in its unit tests, and an unreachable daemon below.
+struct OnDocker {
+    provider: Arc<Injected<dyn WorkloadProvider>>,
+    client: bollard::Docker,
+    project: String,
+}
+
+const PROJECT_LABEL: &str = "com.docker.compose.project";
+const SERVICE_LABEL: &str = "com.docker.compose.service";
+
+impl OnDocker {
+    async fn new(project: &str) -> Self {
+        let daemon = dockerd::daemon();
+        let docker = Docker::connect(DockerConfig {
+            socket: daemon.socket.clone(),
+            stop_grace_seconds: 1,
+            ..DockerConfig::default()
+        })
+        .unwrap();
+        let subject = OnDocker {
+            provider: Arc::new(Injected::new(Arc::new(docker) as Arc<dyn WorkloadProvider>)),
+            client: daemon.client(),
+            project: project.to_string(),
+        };
+        subject.run_service("web", 2, true).await;
+        subject.run_service("api", 1, true).await;
+        subject.run_service("fresh", 1, false).await;
+        subject
+    }
+
+    /// Starts `replicas` containers of `service`, as Compose would label them.
+    async fn run_service(&self, service: &str, replicas: u32, with_previous: bool) {
+        for number in 1..=replicas {
+            let mut labels = HashMap::from([
+                (PROJECT_LABEL.to_string(), self.project.clone()),
+                (SERVICE_LABEL.to_string(), service.to_string()),
+                (
+                    "com.docker.compose.container-number".to_string(),
+                    number.to_string(),
+                ),
+            ]);
+            if with_previous {
+                labels.insert(
+                    PREVIOUS_IMAGE_LABEL.to_string(),
+                    dockerd::PREVIOUS_IMAGE.to_string(),
+                );
+            }
+            let name = format!("{}-{service}-{number}", self.project);
+            let body = ContainerCreateBody {
+                image: Some(dockerd::IMAGE.into()),
+                cmd: Some(vec!["sleep".into(), "3600".into()]),
+                labels: Some(labels),
+                // `sleep` as PID 1 ignores SIGTERM; stop it at once.
+                stop_signal: Some("SIGKILL".into()),
+                host_config: Some(HostConfig {
+                    network_mode: Some("none".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let created = self
+                .client
+                .create_container(
+                    Some(CreateContainerOptions {
+                        name: Some(name),
+                        ..Default::default()
+                    }),
+                    body,
+                )
+                .await
+                .unwrap();
+            self.client
+                .start_container(&created.id, None::<StartContainerOptions>)
+                .await
+                .unwrap();
+        }
+    }
+
+    fn workload(&self, service: &str) -> Workload {
+        w(&format!("container/{}/{service}", self.project))
+    }
+
+    /// The service's containers, as the daemon lists them.
+    async fn containers(
+        &self,
+        target: &Workload,
+    ) -> Vec<bollard::models::ContainerInspectResponse> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![
+                format!("{PROJECT_LABEL}={}", target.namespace()),
+                format!("{SERVICE_LABEL}={}", target.name()),
+            ],
+        )]);
+        let listed = self
+            .client
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .unwrap();
+        let mut inspected = Vec::new();
+        for c in listed {
+            inspected.push(
+                self.client
+                    .inspect_container(c.id.as_deref().unwrap(), None::<InspectContainerOptions>)
+                    .await
+                    .unwrap(),
+            );
+        }
+        inspected.sort_by(|a, b| a.name.cmp(&b.name));
+        inspected
+    }
+}
+
+#[async_trait]
+impl Subject for OnDocker {
+    fn provider(&self) -> Arc<dyn WorkloadProvider> {
+        self.provider.clone()
+    }
+
+    fn scalable(&self) -> Workload {
+        self.workload("web")
+    }
+
+    fn other(&self) -> Workload {
+        self.workload("api")
+    }
+
+    fn first_revision(&self) -> Workload {
+        self.workload("fresh")
+    }
+
+    fn unscalable(&self) -> Option<Workload> {
+        None
+    }
+
+    fn missing(&self) -> Workload {
+        self.workload("no-such-service")
+    }
+
+    async fn restart_marker(&self, target: &Workload) -> String {
+        self.containers(target)
+            .await
+            .iter()
+            .filter(|c| c.state.as_ref().and_then(|s| s.running) == Some(true))
+            .map(|c| {
+                format!(
+                    "{}@{}",
+                    c.name.clone().unwrap_or_default(),
+                    c.state
+                        .as_ref()
+                        .and_then(|s| s.started_at.clone())
+                        .unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    async fn inject(&self, target: &Workload, fault: Fault) {
+        self.provider.inject(target, fault);
+    }
+}
+
+#[tokio::test]
+async fn docker_conforms_on_a_real_daemon() {
+    conformance::run_all(&OnDocker::new("conformance").await).await;
+}
+
+#[tokio::test]
+async fn docker_rollback_records_what_it_replaced_and_who_did_it() {
+    let subject = OnDocker::new("rollback").await;
+    let provider = subject.provider();
+    let web = subject.scalable();
+    let cx = CallContext::run(
+        "inc-42",
+        "inc-42-run-1",
+        Instant::now() + Duration::from_secs(30),
+    );
+    assert_eq!(provider.rollback(&cx, &web).await, Ok(2));
+    let containers = subject.containers(&web).await;
+    assert_eq!(containers.len(), 2, "the replica count is kept");
+    for c in &containers {
+        let config = c.config.as_ref().unwrap();
+        let labels = config.labels.as_ref().unwrap();
+        assert_eq!(config.image.as_deref(), Some(dockerd::PREVIOUS_IMAGE));
+        assert_eq!(labels[PREVIOUS_IMAGE_LABEL], dockerd::IMAGE, "{labels:?}");
+        assert_eq!(labels[REVISION_LABEL], "2");
+        assert_eq!(labels["io.blastwall.incident"], "inc-42");
+        assert_eq!(labels["io.blastwall.run"], "inc-42-run-1");
+        assert_eq!(c.state.as_ref().unwrap().running, Some(true));
+    }
+    // Going back again returns to the image it replaced, as `rollout undo` does.
+    assert_eq!(provider.rollback(&cx, &web).await, Ok(3));
+    assert_eq!(
+        provider.status(&cx, &web).await.unwrap().image,
+        dockerd::IMAGE
+    );
+    // Other kinds are not containers.
+    let err = provider
+        .status(&cx, &w("deployment/rollback/web"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Invalid(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_unreachable_docker_daemon_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("docker.sock");
+    // A socket file nobody listens on: the connection is refused.
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    let docker = Docker::connect(DockerConfig {
+        socket,
+        ..DockerConfig::default()
+    })
+    .unwrap();
+    let cx = CallContext::decision("inc", Duration::from_secs(5));
+    let err = docker
+        .status(&cx, &w("container/shop/web"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Unavailable(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("cannot reach the Docker Engine"),
+        "{err}"
+    );
 }

@@ -5,6 +5,7 @@
 
 mod big;
 pub mod conformance;
+pub mod dockerd;
 
 pub use big::big_component;
 

@@ -24,8 +24,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CallContext, DryRunFleet, Effects, FleetSpec, LogFiles, LogSetConfig, ProviderError,
-    WorkloadProvider, WorkloadStatus,
+    CallContext, Docker, DockerConfig, DryRunFleet, Effects, FleetSpec, LogFiles, LogSetConfig,
+    ProviderError, WorkloadProvider, WorkloadStatus,
 };
 use crate::workload::Workload;
 
@@ -41,6 +41,9 @@ pub struct WorkloadsConfig {
     /// Default: the embedded example fleet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet: Option<PathBuf>,
+    /// The Docker Engine, for `provider = "docker"`; defaults when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<DockerConfig>,
 }
 
 /// A workload platform.
@@ -50,6 +53,8 @@ pub enum WorkloadsProvider {
     /// The simulated fleet. Only for dry runs: a live host refuses it, so no
     /// run is ever reported as live while its workload effects were simulated.
     DryRun,
+    /// Services on a Docker Engine (`[workloads.docker]`).
+    Docker,
 }
 
 /// What [`build`] needs: the mode and the configured (and flagged) sources.
@@ -87,6 +92,9 @@ pub enum BuildError {
     /// The fleet file is not a valid fleet.
     #[error("{0}")]
     FleetInvalid(String),
+    /// The Docker provider cannot start.
+    #[error("[workloads] provider = \"docker\": {0}")]
+    Docker(String),
     /// `[workloads] provider = "dry-run"` on a live host.
     #[error(
         "[workloads] provider = \"dry-run\" simulates workloads, so a live host refuses it: configure a real platform, or remove the provider to act on log sets only"
@@ -107,6 +115,10 @@ pub fn build(sources: Sources<'_>) -> Result<World, BuildError> {
     let workloads: Arc<dyn WorkloadProvider> = match sources.workloads.provider {
         None => Arc::new(Unconfigured),
         Some(WorkloadsProvider::DryRun) => return Err(BuildError::SimulatedWhileLive),
+        Some(WorkloadsProvider::Docker) => Arc::new(
+            Docker::connect(sources.workloads.docker.clone().unwrap_or_default())
+                .map_err(BuildError::Docker)?,
+        ),
     };
     Ok(World {
         effects: Effects::new(workloads, Arc::new(LogFiles::new(sources.log_sets.clone()))),
@@ -230,8 +242,8 @@ mod tests {
         std::fs::write(&configured, fleet("configured")).unwrap();
         std::fs::write(&flagged, fleet("flagged")).unwrap();
         let workloads = WorkloadsConfig {
-            provider: None,
             fleet: Some(configured.clone()),
+            ..WorkloadsConfig::default()
         };
         let none = BTreeMap::new();
         let world = build(sources(false, &workloads, None, &none)).unwrap();

@@ -13,6 +13,7 @@
 //! `[log-sets]`), built in one place, [`build`].
 
 mod build;
+mod docker;
 mod dry_run;
 mod effects;
 mod log_files;
@@ -24,6 +25,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use build::{BuildError, Sources, WorkloadsConfig, WorkloadsProvider, World, build};
+pub use docker::{Docker, DockerConfig, PREVIOUS_IMAGE_LABEL, REVISION_LABEL};
 pub use dry_run::{DryRunFleet, FleetSpec, SimulatedLogSet, SimulatedWorkload};
 pub use effects::{CONFLICT_ATTEMPTS, Effects};
 pub use log_files::{LogFiles, LogSetConfig};

@@ -1,0 +1,176 @@
+//! A real Docker daemon for the tests: Debian's `dockerd`, started once per
+//! test binary with its own data directory and socket, and a small image
+//! imported from a static busybox (no image registry is reachable).
+//!
+//! It needs root, `dockerd` (Debian `docker.io`) and `/bin/busybox` (Debian
+//! `busybox-static`); `.ci/run` installs both. Without them the tests that
+//! use it fail, saying what is missing: they never skip.
+//!
+//! The daemon is started through `sh`, which reads its standard input from
+//! this process: when the test binary exits, however it exits, the pipe
+//! closes and `sh` stops the daemon and removes its directory.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::query_parameters::CreateImageOptions;
+use futures_util::StreamExt;
+
+/// The image the test containers run: busybox, with `sh` and `sleep`.
+pub const IMAGE: &str = "blastwall-test/busybox:2";
+/// The same image under the tag a rollback returns to.
+pub const PREVIOUS_IMAGE: &str = "blastwall-test/busybox:1";
+
+/// The daemon of this test binary.
+pub struct Daemon {
+    /// Its API socket.
+    pub socket: PathBuf,
+    _dir: tempfile::TempDir,
+    _stdin: std::process::ChildStdin,
+}
+
+static DAEMON: OnceLock<Daemon> = OnceLock::new();
+
+/// This test binary's daemon, started on first use (with both images).
+pub fn daemon() -> &'static Daemon {
+    DAEMON.get_or_init(start)
+}
+
+impl Daemon {
+    /// A client of this daemon.
+    pub fn client(&self) -> Docker {
+        Docker::connect_with_unix(
+            &self.socket.display().to_string(),
+            30,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .expect("the daemon's socket exists")
+    }
+}
+
+fn start() -> Daemon {
+    let dockerd = which("dockerd").unwrap_or_else(|| {
+        panic!("dockerd is not installed: the Docker tests need Debian's docker.io (.ci/run installs it)")
+    });
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!("busybox is not installed: the Docker tests build their image from Debian's busybox-static (.ci/run installs it)")
+        });
+    let dir = tempfile::Builder::new()
+        .prefix("blastwall-dockerd-")
+        .tempdir()
+        .expect("a scratch directory");
+    let root = dir.path();
+    let socket = root.join("docker.sock");
+    let log = root.join("dockerd.log");
+    let script = format!(
+        "{dockerd} --iptables=false --ip-masq=false --bridge=none --shutdown-timeout 1 \
+         --data-root {root}/data --exec-root {root}/exec --pidfile {root}/dockerd.pid \
+         --host unix://{socket} >{log} 2>&1 & pid=$!; read _; kill $pid; wait $pid; rm -rf {root}",
+        dockerd = dockerd.display(),
+        root = root.display(),
+        socket = socket.display(),
+        log = log.display(),
+    );
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("sh starts");
+    let stdin = child.stdin.take().expect("piped");
+    let daemon = Daemon {
+        socket,
+        _dir: dir,
+        _stdin: stdin,
+    };
+    // The caller may be inside a runtime: set up on a thread of our own.
+    let socket = daemon.socket.clone();
+    let log_path = log.clone();
+    std::thread::spawn(move || {
+        tokio::runtime::Runtime::new()
+            .expect("a runtime")
+            .block_on(prepare(&socket, &log_path, &busybox))
+    })
+    .join()
+    .expect("the daemon is ready");
+    daemon
+}
+
+async fn prepare(socket: &Path, log: &Path, busybox: &Path) {
+    let started = Instant::now();
+    let client = loop {
+        if socket.exists()
+            && let Ok(client) = Docker::connect_with_unix(
+                &socket.display().to_string(),
+                30,
+                bollard::API_DEFAULT_VERSION,
+            )
+            && client.ping().await.is_ok()
+        {
+            break client;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let mut text = String::new();
+            let _ = std::fs::File::open(log).and_then(|mut f| f.read_to_string(&mut text));
+            panic!(
+                "dockerd did not answer on {} within 60 s (it needs root); its log:\n{text}",
+                socket.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let rootfs = rootfs_tar(busybox);
+    for tag in [PREVIOUS_IMAGE, IMAGE] {
+        let (repo, tag) = tag.split_once(':').expect("repo:tag");
+        let mut progress = client.create_image(
+            Some(CreateImageOptions {
+                from_src: Some("-".into()),
+                repo: Some(repo.into()),
+                tag: Some(tag.into()),
+                // Each tag its own image, so the two are told apart.
+                message: Some(format!("blastwall test image {tag}")),
+                ..Default::default()
+            }),
+            Some(bollard::body_full(rootfs.clone().into())),
+            None,
+        );
+        while let Some(step) = progress.next().await {
+            step.unwrap_or_else(|e| panic!("importing {repo}:{tag}: {e}"));
+        }
+    }
+}
+
+/// A root filesystem holding only busybox and the two commands the tests use.
+fn rootfs_tar(busybox: &Path) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::copy(busybox, bin.join("busybox")).unwrap();
+    for applet in ["sh", "sleep"] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
+    let out = Command::new("tar")
+        .arg("-C")
+        .arg(dir.path())
+        .args(["-cf", "-", "."])
+        .output()
+        .expect("tar runs");
+    assert!(out.status.success(), "tar failed: {out:?}");
+    out.stdout
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/bin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.exists())
+}
