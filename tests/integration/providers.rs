@@ -1,7 +1,6 @@
 //! Every workload provider passes the conformance suite
 //! (`blastwall_tests::conformance`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,10 +12,6 @@ use blastwall::provider::{
 use blastwall::workload::Workload;
 use blastwall_tests::conformance::{self, Fault, Injected, Subject};
 use blastwall_tests::dockerd;
-use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, StartContainerOptions,
-};
 
 /// The simulated fleet; faults are injected in front of it, since a
 /// simulation has no platform to refuse, conflict or stall.
@@ -84,12 +79,8 @@ async fn the_simulated_fleet_conforms() {
 /// timeouts is tested in its unit tests, and an unreachable daemon below.
 struct OnDocker {
     provider: Arc<Injected<dyn WorkloadProvider>>,
-    client: bollard::Docker,
     project: String,
 }
-
-const PROJECT_LABEL: &str = "com.docker.compose.project";
-const SERVICE_LABEL: &str = "com.docker.compose.service";
 
 impl OnDocker {
     async fn new(project: &str) -> Self {
@@ -102,99 +93,16 @@ impl OnDocker {
         .unwrap();
         let subject = OnDocker {
             provider: Arc::new(Injected::new(Arc::new(docker) as Arc<dyn WorkloadProvider>)),
-            client: daemon.client(),
             project: project.to_string(),
         };
-        subject.run_service("web", 2, true).await;
-        subject.run_service("api", 1, true).await;
-        subject.run_service("fresh", 1, false).await;
+        daemon.run_service(project, "web", 2, true).await;
+        daemon.run_service(project, "api", 1, true).await;
+        daemon.run_service(project, "fresh", 1, false).await;
         subject
-    }
-
-    /// Starts `replicas` containers of `service`, as Compose would label them.
-    async fn run_service(&self, service: &str, replicas: u32, with_previous: bool) {
-        for number in 1..=replicas {
-            let mut labels = HashMap::from([
-                (PROJECT_LABEL.to_string(), self.project.clone()),
-                (SERVICE_LABEL.to_string(), service.to_string()),
-                (
-                    "com.docker.compose.container-number".to_string(),
-                    number.to_string(),
-                ),
-            ]);
-            if with_previous {
-                labels.insert(
-                    PREVIOUS_IMAGE_LABEL.to_string(),
-                    dockerd::PREVIOUS_IMAGE.to_string(),
-                );
-            }
-            let name = format!("{}-{service}-{number}", self.project);
-            let body = ContainerCreateBody {
-                image: Some(dockerd::IMAGE.into()),
-                cmd: Some(vec!["sleep".into(), "3600".into()]),
-                labels: Some(labels),
-                // `sleep` as PID 1 ignores SIGTERM; stop it at once.
-                stop_signal: Some("SIGKILL".into()),
-                host_config: Some(HostConfig {
-                    network_mode: Some("none".into()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
-            let created = self
-                .client
-                .create_container(
-                    Some(CreateContainerOptions {
-                        name: Some(name),
-                        ..Default::default()
-                    }),
-                    body,
-                )
-                .await
-                .unwrap();
-            self.client
-                .start_container(&created.id, None::<StartContainerOptions>)
-                .await
-                .unwrap();
-        }
     }
 
     fn workload(&self, service: &str) -> Workload {
         w(&format!("container/{}/{service}", self.project))
-    }
-
-    /// The service's containers, as the daemon lists them.
-    async fn containers(
-        &self,
-        target: &Workload,
-    ) -> Vec<bollard::models::ContainerInspectResponse> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![
-                format!("{PROJECT_LABEL}={}", target.namespace()),
-                format!("{SERVICE_LABEL}={}", target.name()),
-            ],
-        )]);
-        let listed = self
-            .client
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(filters),
-                ..Default::default()
-            }))
-            .await
-            .unwrap();
-        let mut inspected = Vec::new();
-        for c in listed {
-            inspected.push(
-                self.client
-                    .inspect_container(c.id.as_deref().unwrap(), None::<InspectContainerOptions>)
-                    .await
-                    .unwrap(),
-            );
-        }
-        inspected.sort_by(|a, b| a.name.cmp(&b.name));
-        inspected
     }
 }
 
@@ -225,7 +133,8 @@ impl Subject for OnDocker {
     }
 
     async fn restart_marker(&self, target: &Workload) -> String {
-        self.containers(target)
+        dockerd::daemon()
+            .containers(target)
             .await
             .iter()
             .filter(|c| c.state.as_ref().and_then(|s| s.running) == Some(true))
@@ -264,7 +173,7 @@ async fn docker_rollback_records_what_it_replaced_and_who_did_it() {
         Instant::now() + Duration::from_secs(30),
     );
     assert_eq!(provider.rollback(&cx, &web).await, Ok(2));
-    let containers = subject.containers(&web).await;
+    let containers = dockerd::daemon().containers(&web).await;
     assert_eq!(containers.len(), 2, "the replica count is kept");
     for c in &containers {
         let config = c.config.as_ref().unwrap();

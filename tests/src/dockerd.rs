@@ -16,8 +16,15 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
+use blastwall::workload::Workload;
 use bollard::Docker;
-use bollard::query_parameters::CreateImageOptions;
+use bollard::models::{ContainerCreateBody, ContainerInspectResponse, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, InspectContainerOptions, ListContainersOptions,
+    StartContainerOptions,
+};
 use futures_util::StreamExt;
 
 /// The image the test containers run: busybox, with `sh` and `sleep`.
@@ -40,7 +47,103 @@ pub fn daemon() -> &'static Daemon {
     DAEMON.get_or_init(start)
 }
 
+/// Compose's labels, which the Docker provider reads by default.
+pub const PROJECT_LABEL: &str = "com.docker.compose.project";
+/// See [`PROJECT_LABEL`].
+pub const SERVICE_LABEL: &str = "com.docker.compose.service";
+
 impl Daemon {
+    /// Starts `replicas` containers of `service` in `project`, running
+    /// [`IMAGE`] and labelled as Compose would; with `with_previous`, they
+    /// name [`PREVIOUS_IMAGE`] as the image a rollback returns to.
+    pub async fn run_service(
+        &self,
+        project: &str,
+        service: &str,
+        replicas: u32,
+        with_previous: bool,
+    ) {
+        let client = self.client();
+        for number in 1..=replicas {
+            let mut labels = HashMap::from([
+                (PROJECT_LABEL.to_string(), project.to_string()),
+                (SERVICE_LABEL.to_string(), service.to_string()),
+                (
+                    "com.docker.compose.container-number".to_string(),
+                    number.to_string(),
+                ),
+            ]);
+            if with_previous {
+                labels.insert(
+                    blastwall::provider::PREVIOUS_IMAGE_LABEL.to_string(),
+                    PREVIOUS_IMAGE.to_string(),
+                );
+            }
+            let name = format!("{project}-{service}-{number}");
+            let body = ContainerCreateBody {
+                image: Some(IMAGE.into()),
+                cmd: Some(vec!["sleep".into(), "3600".into()]),
+                labels: Some(labels),
+                // `sleep` as PID 1 ignores SIGTERM; stop it at once.
+                stop_signal: Some("SIGKILL".into()),
+                host_config: Some(HostConfig {
+                    network_mode: Some("none".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let created = client
+                .create_container(
+                    Some(CreateContainerOptions {
+                        name: Some(name.clone()),
+                        ..Default::default()
+                    }),
+                    body,
+                )
+                .await
+                .unwrap_or_else(|e| panic!("creating {name}: {e}"));
+            client
+                .start_container(&created.id, None::<StartContainerOptions>)
+                .await
+                .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        }
+    }
+
+    /// The containers of `target` (`container/PROJECT/SERVICE`), inspected,
+    /// by name: what the daemon itself says, read around the provider.
+    pub async fn containers(&self, target: &Workload) -> Vec<ContainerInspectResponse> {
+        let client = self.client();
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![
+                format!("{PROJECT_LABEL}={}", target.namespace()),
+                format!("{SERVICE_LABEL}={}", target.name()),
+            ],
+        )]);
+        let listed = client
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .expect("the daemon lists containers");
+        let mut inspected = Vec::new();
+        for c in listed {
+            inspected.push(
+                client
+                    .inspect_container(
+                        c.id.as_deref().unwrap_or_default(),
+                        None::<InspectContainerOptions>,
+                    )
+                    .await
+                    .expect("the daemon inspects its container"),
+            );
+        }
+        inspected.sort_by(|a, b| a.name.cmp(&b.name));
+        inspected
+    }
+
     /// A client of this daemon.
     pub fn client(&self) -> Docker {
         Docker::connect_with_unix(
