@@ -2,6 +2,7 @@
 
 mod audit;
 mod demo;
+mod doctor;
 mod guard;
 mod handle;
 mod host;
@@ -61,6 +62,9 @@ pub enum Command {
     Audit(audit::AuditCommand),
     /// Replay sample incidents through the whole loop in process and show what happened.
     Demo(demo::DemoArgs),
+    /// Check what the host needs before it acts: configuration, trust, plugins,
+    /// catalog, providers, Prometheus, notifiers, data directory.
+    Doctor(Box<doctor::DoctorArgs>),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -78,6 +82,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::serve(*args).await,
         Command::Token(args) => serve::token(args),
         Command::Demo(args) => demo::demo(args).await,
+        Command::Doctor(args) => doctor::doctor(*args).await,
         Command::ManifestSchema => {
             println!("{}", blastwall::manifest::json_schema());
             Ok(ExitCode::SUCCESS)
