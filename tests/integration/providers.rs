@@ -134,7 +134,7 @@ impl Subject for OnDocker {
 
     async fn restart_marker(&self, target: &Workload) -> String {
         dockerd::daemon()
-            .containers(target)
+            .containers(target.namespace(), target.name())
             .await
             .iter()
             .filter(|c| c.state.as_ref().and_then(|s| s.running) == Some(true))
@@ -172,21 +172,23 @@ async fn docker_rollback_records_what_it_replaced_and_who_did_it() {
         "inc-42-run-1",
         Instant::now() + Duration::from_secs(30),
     );
-    assert_eq!(provider.rollback(&cx, &web).await, Ok(2));
-    let containers = dockerd::daemon().containers(&web).await;
+    assert_eq!(provider.rollback(&cx, &web).await, Ok(3));
+    let containers = dockerd::daemon()
+        .containers(web.namespace(), web.name())
+        .await;
     assert_eq!(containers.len(), 2, "the replica count is kept");
     for c in &containers {
         let config = c.config.as_ref().unwrap();
         let labels = config.labels.as_ref().unwrap();
         assert_eq!(config.image.as_deref(), Some(dockerd::PREVIOUS_IMAGE));
         assert_eq!(labels[PREVIOUS_IMAGE_LABEL], dockerd::IMAGE, "{labels:?}");
-        assert_eq!(labels[REVISION_LABEL], "2");
+        assert_eq!(labels[REVISION_LABEL], "3");
         assert_eq!(labels["io.blastwall.incident"], "inc-42");
         assert_eq!(labels["io.blastwall.run"], "inc-42-run-1");
         assert_eq!(c.state.as_ref().unwrap().running, Some(true));
     }
     // Going back again returns to the image it replaced, as `rollout undo` does.
-    assert_eq!(provider.rollback(&cx, &web).await, Ok(3));
+    assert_eq!(provider.rollback(&cx, &web).await, Ok(4));
     assert_eq!(
         provider.status(&cx, &web).await.unwrap().image,
         dockerd::IMAGE

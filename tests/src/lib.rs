@@ -5,7 +5,8 @@
 
 mod big;
 pub mod conformance;
-pub mod dockerd;
+
+pub use test_servers::dockerd;
 
 pub use big::big_component;
 

@@ -5,8 +5,9 @@
 //! default: `container/PROJECT/SERVICE` is every container labelled
 //! `com.docker.compose.project=PROJECT` and `com.docker.compose.service=SERVICE`.
 //! Its replicas are its running containers, its image the newest one's, and
-//! its revision the `io.blastwall.revision` label (1 until blastwall changes
-//! the image).
+//! its revision the `io.blastwall.revision` label (1 when absent; counted up
+//! whenever blastwall changes the image, and by a deployment that labels its
+//! containers).
 //!
 //! - `scale` clones the newest container (its configuration, labels, host
 //!   configuration and networks; a name of its own) and removes the newest

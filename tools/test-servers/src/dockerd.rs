@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 
-use blastwall::workload::Workload;
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, ContainerInspectResponse, HostConfig};
 use bollard::query_parameters::{
@@ -47,6 +46,11 @@ pub fn daemon() -> &'static Daemon {
     DAEMON.get_or_init(start)
 }
 
+/// The label blastwall's Docker provider reads the rollback image from.
+pub const PREVIOUS_IMAGE_LABEL: &str = "io.blastwall.previous-image";
+/// The label blastwall's Docker provider reads the revision from.
+pub const REVISION_LABEL: &str = "io.blastwall.revision";
+
 /// Compose's labels, which the Docker provider reads by default.
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 /// See [`PROJECT_LABEL`].
@@ -55,7 +59,8 @@ pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 impl Daemon {
     /// Starts `replicas` containers of `service` in `project`, running
     /// [`IMAGE`] and labelled as Compose would; with `with_previous`, they
-    /// name [`PREVIOUS_IMAGE`] as the image a rollback returns to.
+    /// are at revision 2 and name [`PREVIOUS_IMAGE`] as the image a rollback
+    /// returns to.
     pub async fn run_service(
         &self,
         project: &str,
@@ -74,10 +79,9 @@ impl Daemon {
                 ),
             ]);
             if with_previous {
-                labels.insert(
-                    blastwall::provider::PREVIOUS_IMAGE_LABEL.to_string(),
-                    PREVIOUS_IMAGE.to_string(),
-                );
+                // As a deployment that changed the image would label it.
+                labels.insert(PREVIOUS_IMAGE_LABEL.to_string(), PREVIOUS_IMAGE.to_string());
+                labels.insert(REVISION_LABEL.to_string(), "2".to_string());
             }
             let name = format!("{project}-{service}-{number}");
             let body = ContainerCreateBody {
@@ -109,15 +113,15 @@ impl Daemon {
         }
     }
 
-    /// The containers of `target` (`container/PROJECT/SERVICE`), inspected,
-    /// by name: what the daemon itself says, read around the provider.
-    pub async fn containers(&self, target: &Workload) -> Vec<ContainerInspectResponse> {
+    /// The containers of `service` in `project`, inspected, by name: what
+    /// the daemon itself says, read around the provider.
+    pub async fn containers(&self, project: &str, service: &str) -> Vec<ContainerInspectResponse> {
         let client = self.client();
         let filters = HashMap::from([(
             "label".to_string(),
             vec![
-                format!("{PROJECT_LABEL}={}", target.namespace()),
-                format!("{SERVICE_LABEL}={}", target.name()),
+                format!("{PROJECT_LABEL}={project}"),
+                format!("{SERVICE_LABEL}={service}"),
             ],
         )]);
         let listed = client
