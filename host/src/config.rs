@@ -169,6 +169,16 @@ mod loop_tests {
         )
         .unwrap();
         assert_eq!(serve.api.tokens.len(), 2);
+        let docker = HostConfig::from_toml(
+            include_str!("../../examples/docker/blastwall.toml"),
+            "examples/docker/blastwall.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            docker.workloads.provider,
+            Some(crate::provider::WorkloadsProvider::Docker)
+        );
+        Catalog::resolve(&docker.catalog, &bundled()).unwrap();
         for config in [example, serve, HostConfig::embedded_default()] {
             let catalog = Catalog::resolve(&config.catalog, &bundled()).unwrap();
             assert_eq!(catalog.classes().len(), 4);

@@ -440,11 +440,10 @@ impl WorkloadProvider for Docker {
                 .as_ref()
                 .and_then(|c| c.image.clone())
                 .unwrap_or_default();
-            let mut number = Docker::next_number(&containers);
-            for _ in 0..missing {
+            let first = Docker::next_number(&containers);
+            for number in first..first + missing {
                 self.clone_container(cx, target, &template, &image, &[], number)
                     .await?;
-                number += 1;
             }
         } else if replicas < have {
             let extra = (have - replicas) as usize;
@@ -518,21 +517,19 @@ impl WorkloadProvider for Docker {
             (PREVIOUS_IMAGE_LABEL, current),
             (REVISION_LABEL, revision.to_string()),
         ];
-        let mut number = Docker::next_number(&containers);
         let running: Vec<&ContainerSummary> = containers.iter().filter(|c| is_running(c)).collect();
         // One at a time: the replacement runs before the old one goes. A
         // stopped template is replaced too, so every container agrees.
-        for c in running
+        let order = running
             .iter()
             .copied()
-            .chain(containers.iter().filter(|c| !is_running(c)))
-        {
+            .chain(containers.iter().filter(|c| !is_running(c)));
+        for (number, c) in (Docker::next_number(&containers)..).zip(order) {
             let id = c.id.as_deref().unwrap_or_default();
             let template = self.inspect(id).await?;
             let replacement = self
                 .clone_container(cx, target, &template, &previous, &labels, number)
                 .await?;
-            number += 1;
             if !is_running(c) {
                 self.engine
                     .stop_container(&replacement, None::<StopContainerOptions>)

@@ -37,6 +37,8 @@ pub struct Daemon {
     pub socket: PathBuf,
     _dir: tempfile::TempDir,
     _stdin: std::process::ChildStdin,
+    /// The `sh` that stops the daemon; it outlives this process on purpose.
+    _sh: std::process::Child,
 }
 
 static DAEMON: OnceLock<Daemon> = OnceLock::new();
@@ -197,6 +199,7 @@ fn start() -> Daemon {
         socket,
         _dir: dir,
         _stdin: stdin,
+        _sh: child,
     };
     // The caller may be inside a runtime: set up on a thread of our own.
     let socket = daemon.socket.clone();
