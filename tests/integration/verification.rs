@@ -6,192 +6,34 @@
 //! share one Prometheus, which stops when the last of them finishes; each test
 //! owns its own series, told apart by the `scenario` label.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::process::{Child, Command};
-use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::Router;
-use axum::routing::get;
 use blastwall::verify::{
     OnEmpty, Prometheus, PrometheusConfig, ResolutionSource, VerificationSpec, judge_once, verify,
 };
-use tokio::sync::oneshot;
 
-/// How long Prometheus may take to start, and a new value to become visible.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-/// Gauge values served at `/metrics`, by scenario.
-type Values = Arc<Mutex<BTreeMap<String, f64>>>;
-
-/// The exporter runs on its own thread and runtime, because the Prometheus
-/// that scrapes it outlives any one test's runtime.
-struct Exporter {
-    port: u16,
-    values: Values,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Exporter {
-    fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds a local port");
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let values = Values::default();
-        let served = values.clone();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let app = Router::new().route("/metrics", get(move || metrics(served.clone())));
-                tokio::select! {
-                    result = axum::serve(listener, app) => result.unwrap(),
-                    _ = stopped => {}
-                }
-            });
-        });
-        Exporter {
-            port,
-            values,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.stop.take().map(|stop| stop.send(()));
-        let _ = self.thread.take().map(std::thread::JoinHandle::join);
-    }
-}
-
-/// The text exposition format, one gauge series per scenario.
-async fn metrics(values: Values) -> ([(&'static str, &'static str); 1], String) {
-    let mut text = String::from("# TYPE checkout_error_ratio gauge\n");
-    for (scenario, value) in values.lock().unwrap().iter() {
-        let _ = writeln!(
-            text,
-            "checkout_error_ratio{{scenario=\"{scenario}\"}} {value}"
-        );
-    }
-    ([("content-type", "text/plain; version=0.0.4")], text)
-}
-
-/// A Prometheus child process, killed on drop, with its own storage and exporter.
+/// A real Prometheus (`test_servers::prometheus`) and blastwall's client of it.
 struct TestPrometheus {
-    child: Child,
+    server: test_servers::prometheus::Prometheus,
     client: Prometheus,
-    exporter: Exporter,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for TestPrometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl TestPrometheus {
     async fn start() -> Self {
-        let exporter = Exporter::start();
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-                 scrape_configs:\n  - job_name: exporter\n    static_configs:\n      \
-                 - targets: [\"127.0.0.1:{}\"]\n",
-                exporter.port
-            ),
-        )
+        let server = test_servers::prometheus::Prometheus::start().await;
+        let client = Prometheus::new(&PrometheusConfig {
+            url: server.url.clone(),
+            timeout: Duration::from_secs(5),
+        })
         .unwrap();
-        let port = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            probe.local_addr().unwrap().port()
-        };
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-        let binary = std::env::var("PROMETHEUS").unwrap_or_else(|_| "prometheus".into());
-        let child = Command::new(&binary)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run {binary:?} ({e}): install the Debian `prometheus` package \
-                     (CI installs it), or set PROMETHEUS to a Prometheus 2.x binary"
-                )
-            });
-        let url = format!("http://127.0.0.1:{port}");
-        let mut prometheus = TestPrometheus {
-            child,
-            client: Prometheus::new(&PrometheusConfig {
-                url: url.clone(),
-                timeout: Duration::from_secs(5),
-            })
-            .unwrap(),
-            exporter,
-            dir,
-        };
-        prometheus.wait_until_ready(&url).await;
-        prometheus
-    }
-
-    async fn wait_until_ready(&mut self, url: &str) {
-        let started = Instant::now();
-        loop {
-            let ready = reqwest::get(format!("{url}/-/ready")).await;
-            if ready.is_ok_and(|response| response.status().is_success()) {
-                return;
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("prometheus exited with {status}:\n{}", self.log());
-            }
-            assert!(
-                started.elapsed() < PATIENCE,
-                "prometheus was not ready within {PATIENCE:?}:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
+        TestPrometheus { server, client }
     }
 
     /// Sets the exporter's value for `scenario` and waits until Prometheus has scraped it.
     async fn set_and_wait(&self, scenario: &str, value: f64) {
-        set(&self.exporter.values, scenario, value);
-        let query = series(scenario);
-        let started = Instant::now();
-        loop {
-            let samples = self.client.query(&query).await.unwrap_or_default();
-            if samples.iter().any(|s| s.value == value) {
-                return;
-            }
-            assert!(
-                started.elapsed() < PATIENCE,
-                "{query} did not become {value} within {PATIENCE:?}:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.server.set(&series(scenario), value).await;
     }
 }
 
@@ -206,10 +48,6 @@ async fn prometheus() -> Arc<TestPrometheus> {
     let started = Arc::new(TestPrometheus::start().await);
     *shared = Arc::downgrade(&started);
     started
-}
-
-fn set(values: &Values, scenario: &str, value: f64) {
-    values.lock().unwrap().insert(scenario.to_string(), value);
 }
 
 fn series(scenario: &str) -> String {
@@ -240,10 +78,10 @@ impl ResolutionSource for NotAsked {
 async fn passes_when_the_error_ratio_drops_within_the_window() {
     let prometheus = prometheus().await;
     prometheus.set_and_wait("recovers", 0.3).await;
-    let values = prometheus.exporter.values.clone();
+    let gauges = prometheus.server.gauges();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        set(&values, "recovers", 0.01);
+        gauges.set(&series("recovers"), 0.01);
     });
     let spec = below_5_percent(
         &series("recovers"),

@@ -18,6 +18,17 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// Gauge values by series (`name{labels}`).
 type Values = Arc<Mutex<BTreeMap<String, f64>>>;
 
+/// The exporter's gauges: set one, and the next scrape sees it.
+#[derive(Clone)]
+pub struct Gauges(Values);
+
+impl Gauges {
+    /// Sets the gauge `series` (e.g. `shop_error_ratio{service="web"}`).
+    pub fn set(&self, series: &str, value: f64) {
+        self.0.lock().unwrap().insert(series.to_string(), value);
+    }
+}
+
 /// A Prometheus child process and the exporter it scrapes.
 pub struct Prometheus {
     /// `http://127.0.0.1:PORT`.
@@ -106,13 +117,15 @@ impl Prometheus {
         }
     }
 
+    /// The exporter's gauges, to set without waiting (from another task).
+    pub fn gauges(&self) -> Gauges {
+        Gauges(self.values.clone())
+    }
+
     /// Sets the gauge `series` (e.g. `shop_error_ratio{service="web"}`) and
     /// waits until a query for it returns `value`.
     pub async fn set(&self, series: &str, value: f64) {
-        self.values
-            .lock()
-            .unwrap()
-            .insert(series.to_string(), value);
+        self.gauges().set(series, value);
         let started = Instant::now();
         loop {
             if self.query(series).await.contains(&value) {
