@@ -11,88 +11,15 @@
 
 mod common;
 
-use std::io::Write;
-use std::net::TcpListener;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::alertmanager::Alertmanager;
 use common::serve::{Api, DEADLINE, Server};
-use common::{blastwall, stderr};
 use serde_json::{Value, json};
 use test_servers::dockerd;
 use test_servers::prometheus::Prometheus;
 
 const ERRORS: &str = "shop_error_ratio";
-
-fn ok(o: std::process::Output) {
-    assert!(o.status.success(), "{}", stderr(&o));
-}
-
-/// Signs the bundled `names` with a fresh publisher key; returns the trust
-/// store and the signed files.
-fn sign(dir: &Path, names: &[&str]) -> (String, Vec<String>) {
-    let path = |name: &str| dir.join(name).display().to_string();
-    ok(blastwall(&[
-        "keygen",
-        "--out",
-        &path(""),
-        "--name",
-        "platform",
-    ]));
-    ok(blastwall(&[
-        "trust",
-        "add",
-        "--trust",
-        &path("trust.toml"),
-        "--tier",
-        "publisher",
-        &path("platform.pub"),
-    ]));
-    let signed = names
-        .iter()
-        .map(|name| {
-            let bundled = blastwall::bundled::find(name).unwrap();
-            std::fs::write(path(&format!("{name}.plain.wasm")), bundled.wasm).unwrap();
-            std::fs::write(path(&format!("{name}.toml")), bundled.manifest).unwrap();
-            ok(blastwall(&[
-                "plugin",
-                "sign",
-                "--key",
-                &path("platform.key"),
-                "--manifest",
-                &path(&format!("{name}.toml")),
-                "--out",
-                &path(&format!("{name}.wasm")),
-                &path(&format!("{name}.plain.wasm")),
-            ]));
-            path(&format!("{name}.wasm"))
-        })
-        .collect();
-    (path("trust.toml"), signed)
-}
-
-/// A webhook receiver on a real socket: every JSON body it is sent.
-fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let inbox = bodies.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            if let Some(body) = common::read_request(&stream)
-                && let Ok(json) = serde_json::from_slice(&body)
-            {
-                inbox.lock().unwrap().push(json);
-            }
-            let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-        }
-    });
-    (url, bodies)
-}
 
 fn alert(service: &str, starts_at: &str, ends_at: Option<&str>) -> Value {
     named("ContainerOOMKilled", service, starts_at, ends_at)
@@ -180,7 +107,7 @@ async fn alertmanager_to_real_containers_verified_by_prometheus() {
         .await;
 
     let dir = tempfile::tempdir().unwrap();
-    let (trust, plugins) = sign(
+    let (trust, plugins) = common::sign_bundled(
         dir.path(),
         &[
             "restart-on-oom",
@@ -189,14 +116,14 @@ async fn alertmanager_to_real_containers_verified_by_prometheus() {
         ],
     );
     let agent_key = dir.path().join("agent.key").display().to_string();
-    ok(blastwall(&[
+    common::succeed(&[
         "keygen",
         "--out",
         &dir.path().display().to_string(),
         "--name",
         "agent",
-    ]));
-    ok(blastwall(&[
+    ]);
+    common::succeed(&[
         "trust",
         "add",
         "--trust",
@@ -204,8 +131,8 @@ async fn alertmanager_to_real_containers_verified_by_prometheus() {
         "--tier",
         "ai-agent",
         &dir.path().join("agent.pub").display().to_string(),
-    ]));
-    let (hook, inbox) = receiver();
+    ]);
+    let (hook, inbox) = common::webhook_receiver();
     let config = dir.path().join("blastwall.toml");
     std::fs::write(
         &config,
@@ -397,14 +324,13 @@ notifiers = [{{ kind = "webhook", name = "oncall", url = "{hook}" }}]
     });
     let plan_file = dir.path().join("plan.json");
     std::fs::write(&plan_file, plan.to_string()).unwrap();
-    let signed = blastwall(&[
+    let signed = common::succeed(&[
         "proposal",
         "sign",
         "--key",
         &agent_key,
         plan_file.to_str().unwrap(),
     ]);
-    ok(signed.clone());
     let headers: Value = serde_json::from_slice(&signed.stdout).unwrap();
     let mut request = http
         .post(server.url("/v1/proposals"))

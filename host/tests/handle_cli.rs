@@ -7,10 +7,7 @@ mod common;
 
 use common::{blastwall, repo, stderr, stdout};
 
-use std::io::Write;
-use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn ok(o: Output) -> String {
@@ -114,36 +111,7 @@ fn refuses_unusable_input_with_a_clear_error() {
 /// verification waits for the alert to resolve (so the run stays in flight).
 fn live_setup(dir: &std::path::Path, hook: &str) -> String {
     let path = |name: &str| dir.join(name).display().to_string();
-    ok(blastwall(&[
-        "keygen",
-        "--out",
-        &path(""),
-        "--name",
-        "platform",
-    ]));
-    ok(blastwall(&[
-        "trust",
-        "add",
-        "--trust",
-        &path("trust.toml"),
-        "--tier",
-        "publisher",
-        &path("platform.pub"),
-    ]));
-    let bundled = blastwall::bundled::find("rotate-full-disk").unwrap();
-    std::fs::write(path("plain.wasm"), bundled.wasm).unwrap();
-    std::fs::write(path("manifest.toml"), bundled.manifest).unwrap();
-    ok(blastwall(&[
-        "plugin",
-        "sign",
-        "--key",
-        &path("platform.key"),
-        "--manifest",
-        &path("manifest.toml"),
-        "--out",
-        &path("rotate.wasm"),
-        &path("plain.wasm"),
-    ]));
+    common::sign_bundled(dir, &["rotate-full-disk"]);
     std::fs::create_dir(dir.join("logs")).unwrap();
     std::fs::write(dir.join("logs/app.log"), "GET /health 200\n".repeat(50_000)).unwrap();
     let config = format!(
@@ -174,27 +142,6 @@ notifiers = [{{ kind = "webhook", name = "oncall", url = "{hook}" }}]
     path("")
 }
 
-/// A webhook receiver on a real socket: every JSON body it is sent.
-fn receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let inbox = bodies.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            if let Some(body) = common::read_request(&stream)
-                && let Ok(json) = serde_json::from_slice(&body)
-            {
-                inbox.lock().unwrap().push(json);
-            }
-            let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-        }
-    });
-    (url, bodies)
-}
-
 /// The arguments of a live `handle` on the workspace from [`live_setup`].
 fn live_args(ws: &str, data: &str, alert: &str) -> Vec<String> {
     [
@@ -205,7 +152,7 @@ fn live_args(ws: &str, data: &str, alert: &str) -> Vec<String> {
         "--trust",
         &format!("{ws}trust.toml"),
         "--plugin",
-        &format!("{ws}rotate.wasm"),
+        &format!("{ws}rotate-full-disk.wasm"),
         "--data",
         data,
         "--alert",
@@ -248,7 +195,7 @@ fn audit_kinds(data: &str) -> Vec<String> {
 #[test]
 fn a_run_killed_mid_remediation_is_marked_interrupted_escalated_and_never_retried() {
     let dir = tempfile::tempdir().unwrap();
-    let (hook, pages) = receiver();
+    let (hook, pages) = common::webhook_receiver();
     let ws = live_setup(dir.path(), &hook);
     let data = format!("{ws}data");
     let args = |alert: &str| live_args(&ws, &data, alert);
@@ -477,7 +424,7 @@ fn operators_switch_automation_off_and_on_and_every_change_is_audited() {
 #[test]
 fn a_second_process_delivers_the_resolution_that_a_live_verification_waits_for() {
     let dir = tempfile::tempdir().unwrap();
-    let (hook, pages) = receiver();
+    let (hook, pages) = common::webhook_receiver();
     let ws = live_setup(dir.path(), &hook);
     let data = format!("{ws}data");
     let args = |alert: &str| live_args(&ws, &data, alert);

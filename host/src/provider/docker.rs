@@ -314,6 +314,19 @@ impl Docker {
         }
     }
 
+    async fn stop(&self, id: &str) -> Result<(), ProviderError> {
+        self.engine
+            .stop_container(
+                id,
+                Some(StopContainerOptions {
+                    t: Some(self.config.stop_grace_seconds as i32),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(|e| engine_error(e, &format!("stopping container {}", short(id))))
+    }
+
     async fn remove(&self, id: &str) -> Result<(), ProviderError> {
         self.engine
             .remove_container(
@@ -453,18 +466,7 @@ impl WorkloadProvider for Docker {
                 let id = c.id.as_deref().unwrap_or_default();
                 let last = index + 1 == extra && replicas == 0;
                 if last {
-                    self.engine
-                        .stop_container(
-                            id,
-                            Some(StopContainerOptions {
-                                t: Some(self.config.stop_grace_seconds as i32),
-                                ..Default::default()
-                            }),
-                        )
-                        .await
-                        .map_err(|e| {
-                            engine_error(e, &format!("stopping container {}", short(id)))
-                        })?;
+                    self.stop(id).await?;
                 } else {
                     self.remove(id).await?;
                 }
@@ -531,10 +533,7 @@ impl WorkloadProvider for Docker {
                 .clone_container(cx, target, &template, &previous, &labels, number)
                 .await?;
             if !is_running(c) {
-                self.engine
-                    .stop_container(&replacement, None::<StopContainerOptions>)
-                    .await
-                    .map_err(|e| engine_error(e, "stopping a replacement"))?;
+                self.stop(&replacement).await?;
             }
             self.remove(id).await?;
         }
