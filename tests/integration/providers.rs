@@ -223,3 +223,35 @@ async fn an_unreachable_docker_daemon_is_unavailable() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn docker_calls_on_one_service_at_once_both_land_whole() {
+    let subject = OnDocker::new("together").await;
+    let provider = subject.provider();
+    let web = subject.scalable();
+    let cx = CallContext::run(
+        "inc-7",
+        "inc-7-run-1",
+        Instant::now() + Duration::from_secs(30),
+    );
+    // A rolling restart and a scale-up of the same service, at once: the
+    // provider takes them one after the other, so neither sees the other's
+    // half-done state.
+    let (restarted, scaled) = tokio::join!(
+        provider.restart(&cx, &web),
+        provider.set_replicas(&cx, &web, 3)
+    );
+    restarted.unwrap();
+    assert_eq!(scaled, Ok(3));
+    let containers = dockerd::daemon()
+        .containers(web.namespace(), web.name())
+        .await;
+    assert_eq!(containers.len(), 3, "{containers:#?}");
+    assert!(
+        containers
+            .iter()
+            .all(|c| c.state.as_ref().and_then(|s| s.running) == Some(true)),
+        "{containers:#?}"
+    );
+    assert_eq!(provider.status(&cx, &web).await.unwrap().replicas, 3);
+}
