@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::blastwall;
 use super::serve::{Api, Server, state};
+use super::succeed;
 
 /// How long each runaway run lasts: its deadline.
 pub const RUNAWAY_TIMEOUT_MS: u64 = 6_000;
@@ -36,16 +36,8 @@ impl HostileSetup {
     /// admitting `max_in_flight` alerts at once.
     pub fn new(dir: &Path, max_in_flight: usize) -> HostileSetup {
         let path = |name: &str| dir.join(name).display().to_string();
-        let ran = |args: &[&str]| {
-            let out = blastwall(args);
-            assert!(
-                out.status.success(),
-                "{args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        ran(&["keygen", "--out", &path(""), "--name", "platform"]);
-        ran(&[
+        succeed(&["keygen", "--out", &path(""), "--name", "platform"]);
+        succeed(&[
             "trust",
             "add",
             "--trust",
@@ -66,7 +58,7 @@ impl HostileSetup {
             ),
         )
         .unwrap();
-        ran(&[
+        succeed(&[
             "plugin",
             "sign",
             "--key",
