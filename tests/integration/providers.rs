@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use blastwall::provider::{
-    CallContext, Docker, DockerConfig, DryRunFleet, FleetSpec, PREVIOUS_IMAGE_LABEL, ProviderError,
-    REVISION_LABEL, WorkloadProvider,
+    CallContext, Docker, DockerConfig, DryRunFleet, Effects, FleetSpec, PREVIOUS_IMAGE_LABEL,
+    ProviderError, REVISION_LABEL, WorkloadProvider,
 };
 use blastwall::workload::Workload;
 use blastwall_tests::conformance::{self, Fault, Injected, Subject};
@@ -254,4 +254,71 @@ async fn docker_calls_on_one_service_at_once_both_land_whole() {
         "{containers:#?}"
     );
     assert_eq!(provider.status(&cx, &web).await.unwrap().replicas, 3);
+}
+
+/// A health check that `sh` answers with `exit CODE`, every second.
+fn health_check(code: u8) -> bollard::models::HealthConfig {
+    bollard::models::HealthConfig {
+        test: Some(vec!["CMD-SHELL".into(), format!("exit {code}")]),
+        interval: Some(1_000_000_000),
+        timeout: Some(1_000_000_000),
+        retries: Some(1),
+        ..Default::default()
+    }
+}
+
+fn health(
+    c: &bollard::models::ContainerInspectResponse,
+) -> Option<bollard::models::HealthStatusEnum> {
+    c.state
+        .as_ref()
+        .and_then(|s| s.health.as_ref())
+        .and_then(|h| h.status)
+}
+
+#[tokio::test]
+async fn docker_restart_waits_for_a_health_check_and_fails_on_a_failing_one() {
+    let daemon = dockerd::daemon();
+    daemon
+        .run_service_checked("checked", "good", 1, false, Some(health_check(0)))
+        .await;
+    daemon
+        .run_service_checked("checked", "bad", 1, false, Some(health_check(1)))
+        .await;
+    let docker = Docker::connect(DockerConfig {
+        socket: daemon.socket.clone(),
+        stop_grace_seconds: 1,
+        ..DockerConfig::default()
+    })
+    .unwrap();
+    let effects = Effects::new(
+        Arc::new(docker),
+        Arc::new(DryRunFleet::new(FleetSpec::default())),
+    );
+    let cx = || {
+        CallContext::run(
+            "inc-9",
+            "inc-9-run-1",
+            Instant::now() + Duration::from_secs(30),
+        )
+    };
+
+    let good = w("container/checked/good");
+    effects.restart(&cx(), &good).await.unwrap();
+    let containers = daemon.containers("checked", "good").await;
+    assert_eq!(
+        health(&containers[0]),
+        Some(bollard::models::HealthStatusEnum::HEALTHY),
+        "the restart returned only once the container was healthy again"
+    );
+    let status = effects.status(&cx(), &good).await.unwrap();
+    assert_eq!((status.replicas, status.ready_replicas), (1, 1));
+
+    let bad = w("container/checked/bad");
+    let err = effects.restart(&cx(), &bad).await.unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::Failed(m) if m.contains("health check fails")),
+        "{err:?}"
+    );
+    assert_eq!(effects.status(&cx(), &bad).await.unwrap().ready_replicas, 0);
 }

@@ -285,7 +285,9 @@ impl Docker {
     }
 
     /// Waits until container `id` runs (and is healthy, if it has a health
-    /// check), started after `after` when given. The caller's deadline bounds it.
+    /// check), started after `after` when given. A container that exits, or
+    /// whose health check fails, is a failure at once; the caller's deadline
+    /// bounds the rest.
     async fn wait_running(&self, id: &str, after: Option<&str>) -> Result<(), ProviderError> {
         loop {
             let inspected = self.inspect(id).await?;
@@ -302,6 +304,16 @@ impl Docker {
             });
             if state.running == Some(true) && restarted && healthy {
                 return Ok(());
+            }
+            let unhealthy = state
+                .health
+                .as_ref()
+                .is_some_and(|h| h.status == Some(HealthStatusEnum::UNHEALTHY));
+            if state.running == Some(true) && restarted && unhealthy {
+                return Err(ProviderError::Failed(format!(
+                    "container {} runs again but its health check fails",
+                    short(id)
+                )));
             }
             if state.running == Some(false) && state.restarting != Some(true) && restarted {
                 return Err(ProviderError::Failed(format!(

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use std::collections::HashMap;
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, ContainerInspectResponse, HostConfig};
+use bollard::models::{ContainerCreateBody, ContainerInspectResponse, HealthConfig, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, InspectContainerOptions, ListContainersOptions,
     StartContainerOptions,
@@ -70,6 +70,19 @@ impl Daemon {
         replicas: u32,
         with_previous: bool,
     ) {
+        self.run_service_checked(project, service, replicas, with_previous, None)
+            .await;
+    }
+
+    /// [`Daemon::run_service`], with a health check on every container.
+    pub async fn run_service_checked(
+        &self,
+        project: &str,
+        service: &str,
+        replicas: u32,
+        with_previous: bool,
+        healthcheck: Option<HealthConfig>,
+    ) {
         let client = self.client();
         for number in 1..=replicas {
             let mut labels = HashMap::from([
@@ -89,6 +102,7 @@ impl Daemon {
             let body = ContainerCreateBody {
                 image: Some(IMAGE.into()),
                 cmd: Some(vec!["sleep".into(), "3600".into()]),
+                healthcheck: healthcheck.clone(),
                 labels: Some(labels),
                 // `sleep` as PID 1 ignores SIGTERM; stop it at once.
                 stop_signal: Some("SIGKILL".into()),
